@@ -1,0 +1,1 @@
+//! Runnel broker and topic configuration.
