@@ -8,7 +8,8 @@
 //!     16     1  magic                   i8    always 2
 //!     17     4  crc                     u32   CRC-32C of bytes 21..end
 //!     21     2  attributes              i16   bits 0-2 compression, bit 3 timestamp type,
-//!                                             bit 4 transactional, bit 5 control
+//!                                             bit 4 transactional, bit 5 control,
+//!                                             bit 6 delete horizon set
 //!     23     4  last_offset_delta       i32   last record's offset - base_offset
 //!     27     8  base_timestamp          i64   first record's timestamp (ms)
 //!     35     8  max_timestamp           i64   largest record timestamp (ms)
@@ -60,10 +61,26 @@ pub const MAGIC_V2: i8 = 2;
 
 const _: () = assert!(BATCH_HEADER_LEN == 61);
 
-const COMPRESSION_MASK: i16 = 0x07;
-const TIMESTAMP_TYPE_BIT: i16 = 0x08;
-const TRANSACTIONAL_BIT: i16 = 0x10;
-const CONTROL_BIT: i16 = 0x20;
+/// Attribute bits 0-2: the compression codec id.
+pub const COMPRESSION_MASK: i16 = 0x07;
+/// Attribute bit 3: set for `LogAppendTime`, clear for `CreateTime`.
+pub const TIMESTAMP_TYPE_BIT: i16 = 0x08;
+/// Attribute bit 4: the batch belongs to a transaction.
+pub const TRANSACTIONAL_BIT: i16 = 0x10;
+/// Attribute bit 5: the batch holds control records (transaction markers).
+pub const CONTROL_BIT: i16 = 0x20;
+/// Attribute bit 6: `base_timestamp` holds the delete horizon the log cleaner
+/// set (KIP-534); record timestamps stay `base_timestamp + timestamp_delta`.
+pub const DELETE_HORIZON_BIT: i16 = 0x40;
+
+/// Timestamp Kafka writes where there is none (`RecordBatch.NO_TIMESTAMP`).
+pub const NO_TIMESTAMP: i64 = -1;
+/// Producer id of a batch from a producer that is not idempotent.
+pub const NO_PRODUCER_ID: i64 = -1;
+/// Producer epoch of a batch from a producer that is not idempotent.
+pub const NO_PRODUCER_EPOCH: i16 = -1;
+/// Base sequence of a batch from a producer that is not idempotent.
+pub const NO_SEQUENCE: i32 = -1;
 
 /// Compression codec of a batch (attributes bits 0-2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,8 +138,19 @@ impl Compression {
 pub enum TimestampType {
     /// The producer's clock (`CreateTime`).
     CreateTime,
-    /// The broker's clock at append (`LogAppendTime`).
+    /// The broker's clock at append (`LogAppendTime`). Every record of such a
+    /// batch has the batch's `max_timestamp` as its timestamp.
     LogAppendTime,
+}
+
+impl TimestampType {
+    /// The attribute bits for this timestamp type.
+    pub fn attribute_bits(self) -> i16 {
+        match self {
+            TimestampType::CreateTime => 0,
+            TimestampType::LogAppendTime => TIMESTAMP_TYPE_BIT,
+        }
+    }
 }
 
 /// The decoded fixed header of a batch.
@@ -206,9 +234,11 @@ impl BatchHeader {
         usize::try_from(self.batch_length).unwrap_or(0) + LOG_OVERHEAD
     }
 
-    /// Offset of the last record.
+    /// Offset of the last record. Saturates at `i64::MAX` for a corrupt
+    /// header whose offsets overflow; [`super::validate_batch`] rejects those.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// Number of offsets the batch occupies (`last_offset_delta + 1`).
@@ -239,6 +269,71 @@ impl BatchHeader {
     pub fn is_control(&self) -> bool {
         self.attributes & CONTROL_BIT != 0
     }
+
+    /// Whether `base_timestamp` carries the log cleaner's delete horizon.
+    pub fn has_delete_horizon(&self) -> bool {
+        self.attributes & DELETE_HORIZON_BIT != 0
+    }
+
+    /// The delete horizon (ms) when the batch has one: the time after which
+    /// the cleaner may drop its tombstones and transaction markers.
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        self.has_delete_horizon().then_some(self.base_timestamp)
+    }
+
+    /// Whether the batch comes from an idempotent or transactional producer.
+    pub fn has_producer_id(&self) -> bool {
+        self.producer_id != NO_PRODUCER_ID
+    }
+
+    /// Encodes the header as the first [`BATCH_HEADER_LEN`] bytes of a batch,
+    /// writing every field as it is, `crc` included.
+    pub fn encode(&self) -> [u8; BATCH_HEADER_LEN] {
+        let mut out = [0u8; BATCH_HEADER_LEN];
+        put(&mut out, BASE_OFFSET_POS, self.base_offset.to_be_bytes());
+        put(&mut out, BATCH_LENGTH_POS, self.batch_length.to_be_bytes());
+        put(
+            &mut out,
+            PARTITION_LEADER_EPOCH_POS,
+            self.partition_leader_epoch.to_be_bytes(),
+        );
+        put(&mut out, MAGIC_POS, self.magic.to_be_bytes());
+        put(&mut out, CRC_POS, self.crc.to_be_bytes());
+        put(&mut out, ATTRIBUTES_POS, self.attributes.to_be_bytes());
+        put(
+            &mut out,
+            LAST_OFFSET_DELTA_POS,
+            self.last_offset_delta.to_be_bytes(),
+        );
+        put(
+            &mut out,
+            BASE_TIMESTAMP_POS,
+            self.base_timestamp.to_be_bytes(),
+        );
+        put(
+            &mut out,
+            MAX_TIMESTAMP_POS,
+            self.max_timestamp.to_be_bytes(),
+        );
+        put(&mut out, PRODUCER_ID_POS, self.producer_id.to_be_bytes());
+        put(
+            &mut out,
+            PRODUCER_EPOCH_POS,
+            self.producer_epoch.to_be_bytes(),
+        );
+        put(
+            &mut out,
+            BASE_SEQUENCE_POS,
+            self.base_sequence.to_be_bytes(),
+        );
+        put(&mut out, RECORD_COUNT_POS, self.record_count.to_be_bytes());
+        out
+    }
+}
+
+/// Copies `bytes` into the header at the fixed position `pos`.
+fn put<const N: usize>(header: &mut [u8; BATCH_HEADER_LEN], pos: usize, bytes: [u8; N]) {
+    header[pos..pos + N].copy_from_slice(&bytes);
 }
 
 fn field<const N: usize>(header: &[u8; BATCH_HEADER_LEN], pos: usize) -> [u8; N] {
@@ -280,5 +375,189 @@ pub fn check_envelope(batch: &[u8]) -> Result<BatchHeader, RecordError> {
 pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     if let Some(slot) = batch.get_mut(BASE_OFFSET_POS..BASE_OFFSET_POS + 8) {
         slot.copy_from_slice(&base_offset.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> BatchHeader {
+        BatchHeader {
+            base_offset: 0x0102_0304_0506_0708,
+            batch_length: 49,
+            partition_leader_epoch: 3,
+            magic: MAGIC_V2,
+            crc: 0xdead_beef,
+            attributes: TRANSACTIONAL_BIT | TIMESTAMP_TYPE_BIT | Compression::Lz4.id(),
+            last_offset_delta: 0,
+            base_timestamp: 1_700_000_000_000,
+            max_timestamp: 1_700_000_000_500,
+            producer_id: 77,
+            producer_epoch: 5,
+            base_sequence: 12,
+            record_count: 0,
+        }
+    }
+
+    /// A header-only batch (no records) with a correct CRC.
+    fn sealed(header: &BatchHeader) -> [u8; BATCH_HEADER_LEN] {
+        let mut bytes = header.encode();
+        let crc = compute_crc(&bytes).unwrap();
+        bytes[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn encode_then_parse_round_trips() {
+        let header = sample();
+        assert_eq!(BatchHeader::parse(&header.encode()), Ok(header));
+    }
+
+    #[test]
+    fn fields_sit_at_their_documented_positions() {
+        let bytes = sample().encode();
+        assert_eq!(
+            bytes[BASE_OFFSET_POS..BATCH_LENGTH_POS],
+            [1, 2, 3, 4, 5, 6, 7, 8]
+        );
+        assert_eq!(bytes[MAGIC_POS], 2);
+        assert_eq!(bytes[CRC_POS..ATTRIBUTES_POS], [0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(bytes[PRODUCER_ID_POS + 7], 77);
+    }
+
+    #[test]
+    fn attribute_helpers_read_their_bits() {
+        let header = sample();
+        assert_eq!(header.compression(), Ok(Compression::Lz4));
+        assert_eq!(header.timestamp_type(), TimestampType::LogAppendTime);
+        assert!(header.is_transactional());
+        assert!(!header.is_control());
+        assert!(!header.has_delete_horizon());
+        assert_eq!(header.delete_horizon_ms(), None);
+        assert!(header.has_producer_id());
+        let horizon = BatchHeader {
+            attributes: DELETE_HORIZON_BIT | CONTROL_BIT,
+            ..header
+        };
+        assert!(horizon.is_control());
+        assert_eq!(horizon.delete_horizon_ms(), Some(1_700_000_000_000));
+        assert_eq!(horizon.compression(), Ok(Compression::None));
+        assert_eq!(horizon.timestamp_type(), TimestampType::CreateTime);
+    }
+
+    #[test]
+    fn compression_ids_round_trip_and_unknown_ids_fail() {
+        for codec in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            assert_eq!(Compression::from_id(codec.id()), Ok(codec));
+        }
+        assert_eq!(
+            Compression::from_id(5),
+            Err(RecordError::UnknownCompression(5))
+        );
+    }
+
+    #[test]
+    fn short_buffer_is_truncated() {
+        let bytes = sample().encode();
+        assert_eq!(
+            BatchHeader::parse(&bytes[..60]),
+            Err(RecordError::Truncated { need: 61, have: 60 })
+        );
+    }
+
+    #[test]
+    fn wrong_magic_is_rejected() {
+        let mut bytes = sample().encode();
+        bytes[MAGIC_POS] = 1;
+        assert_eq!(BatchHeader::parse(&bytes), Err(RecordError::BadMagic(1)));
+    }
+
+    #[test]
+    fn length_smaller_than_a_header_is_rejected() {
+        let header = BatchHeader {
+            batch_length: 48,
+            ..sample()
+        };
+        assert_eq!(
+            BatchHeader::parse(&header.encode()),
+            Err(RecordError::BadLength(48))
+        );
+    }
+
+    #[test]
+    fn negative_count_and_delta_are_rejected() {
+        let count = BatchHeader {
+            record_count: -1,
+            ..sample()
+        };
+        assert_eq!(
+            BatchHeader::parse(&count.encode()),
+            Err(RecordError::BadRecordCount(-1))
+        );
+        let delta = BatchHeader {
+            last_offset_delta: -2,
+            ..sample()
+        };
+        assert_eq!(
+            BatchHeader::parse(&delta.encode()),
+            Err(RecordError::BadOffsetDelta(-2))
+        );
+    }
+
+    #[test]
+    fn envelope_checks_length_and_crc() {
+        let bytes = sealed(&sample());
+        assert!(check_envelope(&bytes).is_ok());
+        let mut extra = bytes.to_vec();
+        extra.push(0);
+        assert_eq!(
+            check_envelope(&extra),
+            Err(RecordError::LengthMismatch {
+                declared: 61,
+                actual: 62
+            })
+        );
+        let mut flipped = bytes;
+        flipped[BASE_TIMESTAMP_POS] ^= 1;
+        assert!(matches!(
+            check_envelope(&flipped),
+            Err(RecordError::BadCrc { .. })
+        ));
+    }
+
+    #[test]
+    fn fields_before_attributes_are_outside_the_crc() {
+        let mut bytes = sealed(&sample());
+        set_base_offset(&mut bytes, -5);
+        bytes[PARTITION_LEADER_EPOCH_POS + 3] = 9;
+        let header = check_envelope(&bytes).unwrap();
+        assert_eq!(header.base_offset, -5);
+        assert_eq!(header.partition_leader_epoch, 9);
+    }
+
+    #[test]
+    fn set_base_offset_ignores_a_short_buffer() {
+        let mut short = [0u8; 4];
+        set_base_offset(&mut short, 1);
+        assert_eq!(short, [0; 4]);
+    }
+
+    #[test]
+    fn last_offset_saturates_on_a_corrupt_header() {
+        let header = BatchHeader {
+            base_offset: i64::MAX,
+            last_offset_delta: 3,
+            ..sample()
+        };
+        assert_eq!(header.last_offset(), i64::MAX);
+        assert_eq!(header.offset_count(), 4);
+        assert_eq!(sample().total_len(), 61);
     }
 }
