@@ -141,8 +141,8 @@ pub struct BrokerOverrides {
     pub metrics_listen: Option<SocketAddr>,
 }
 
-/// The fields settable from the environment, in declaration order, each
-/// with what it accepts.
+/// The fields settable from the environment (every field but
+/// `topic_defaults`), in declaration order.
 const ENV_FIELDS: &[&str] = &[
     "data_dir",
     "listen",
