@@ -204,6 +204,16 @@ pub fn decode_varlong(buf: &[u8]) -> Result<(i64, usize), VarintError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use proptest::test_runner::RngSeed;
+
+    /// A fixed seed keeps the suite deterministic.
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            rng_seed: RngSeed::Fixed(0x7661_7269_6e74),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
 
     fn varint_bytes(value: i32) -> Vec<u8> {
         let mut out = Vec::new();
@@ -342,6 +352,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(config())]
+
         #[test]
         fn varint_round_trips(value in any::<i32>()) {
             let bytes = varint_bytes(value);
