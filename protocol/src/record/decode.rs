@@ -182,7 +182,7 @@ fn decode_record(
     };
     let length = outer.length(RecordField::Length)?;
     let body_start = outer.position;
-    let have = batch.len() - body_start;
+    let have = batch.len().saturating_sub(body_start);
     if length > have {
         return Err(RecordError::TruncatedRecord {
             index,
