@@ -17,8 +17,11 @@
 
 use bytes::Bytes;
 
+use crate::api::error_response::ErrorResponse;
 use crate::api_key::ApiKey;
+use crate::error_code::ErrorCode;
 use crate::reader::{Decode, DecodeError, Reader};
+use crate::response::Response;
 use crate::writer::{Encode, EncodeError, Writer};
 
 /// Smallest request header: four fixed fields and an empty client id.
@@ -88,6 +91,19 @@ pub struct HeaderError {
     /// What was wrong.
     #[source]
     pub source: DecodeError,
+}
+
+impl HeaderError {
+    /// The error response to send before closing the connection, if the
+    /// correlation id was read: `INVALID_REQUEST` with the cause.
+    pub fn to_response(&self) -> Option<(u32, Response)> {
+        let correlation_id = self.correlation_id?;
+        let message = format!("{self}: {}", self.source);
+        Some((
+            correlation_id,
+            Response::Error(ErrorResponse::new(ErrorCode::InvalidRequest, message)),
+        ))
+    }
 }
 
 impl Decode for RequestHeader {
@@ -196,6 +212,19 @@ mod tests {
         let err = RequestHeader::split(bytes).unwrap_err();
         assert_eq!(err.correlation_id, Some(9));
         assert!(matches!(err.source, DecodeError::InvalidUtf8 { .. }));
+        let (correlation_id, response) = err.to_response().unwrap();
+        assert_eq!(correlation_id, 9);
+        let Response::Error(e) = response else {
+            panic!("not an error response");
+        };
+        assert_eq!(e.error_code, ErrorCode::InvalidRequest);
+        assert!(e.error_message.contains("client_id"), "{}", e.error_message);
+    }
+
+    #[test]
+    fn header_without_correlation_id_gets_no_response() {
+        let err = RequestHeader::split(Bytes::from_static(&[0, 3, 0])).unwrap_err();
+        assert_eq!(err.to_response(), None);
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //! were left. Byte blobs come back as [`Bytes::slice`]s of the input, so a
 //! produce request's records are never copied. Array counts are checked
 //! against the bytes left before anything is allocated: a hostile count can
-//! make a decode fail, never make it allocate.
+//! make a decode fail, never make it allocate. On top of that, the memory
+//! all decoded arrays may take is capped at [`ALLOC_FACTOR`] times the input
+//! plus [`ALLOC_FLOOR`], so that tiny wire items (2-byte empty strings that
+//! each become a 24-byte `String`) cannot multiply a frame's size in memory.
 //!
 //! Primitive encodings (all integers big-endian):
 //!
@@ -20,8 +23,14 @@
 //! ```
 
 use std::fmt;
+use std::mem::size_of;
 
 use bytes::Bytes;
+
+/// Decoded arrays may take this many times the input's size in memory...
+pub const ALLOC_FACTOR: usize = 4;
+/// ...plus this much, so that small messages are never limited.
+pub const ALLOC_FLOOR: usize = 1024 * 1024;
 
 /// Which coded value a [`DecodeError::UnknownCode`] was about.
 ///
@@ -129,6 +138,24 @@ pub enum DecodeError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The arrays of the message would take more memory than its size
+    /// justifies (see [`ALLOC_FACTOR`]).
+    #[error(
+        "{what} count {count} at offset {offset} would need {need} bytes of memory, \
+         more than the {left} bytes left of this message's allowance"
+    )]
+    AllocationLimit {
+        /// The array being read.
+        what: &'static str,
+        /// Byte offset of the count.
+        offset: usize,
+        /// The count announced.
+        count: usize,
+        /// Memory the array would take.
+        need: usize,
+        /// Allowance left.
+        left: usize,
+    },
     /// Bytes left over after the message ended.
     #[error("{remaining} unexpected bytes after the message, at offset {offset}")]
     TrailingBytes {
@@ -160,12 +187,43 @@ pub struct Reader {
     buf: Bytes,
     /// Offset of the next unread byte; always `<= buf.len()`.
     pos: usize,
+    /// Memory decoded arrays may still take.
+    alloc_left: usize,
 }
 
 impl Reader {
     /// A reader positioned at the start of `buf`.
     pub fn new(buf: Bytes) -> Self {
-        Reader { buf, pos: 0 }
+        let alloc_left = buf
+            .len()
+            .saturating_mul(ALLOC_FACTOR)
+            .saturating_add(ALLOC_FLOOR);
+        Reader {
+            buf,
+            pos: 0,
+            alloc_left,
+        }
+    }
+
+    /// Charges `count` items of `T` to the allocation allowance.
+    fn reserve_items<T>(
+        &mut self,
+        what: &'static str,
+        offset: usize,
+        count: usize,
+    ) -> Result<(), DecodeError> {
+        let need = count.saturating_mul(size_of::<T>());
+        if need > self.alloc_left {
+            return Err(DecodeError::AllocationLimit {
+                what,
+                offset,
+                count,
+                need,
+                left: self.alloc_left,
+            });
+        }
+        self.alloc_left -= need;
+        Ok(())
     }
 
     /// Offset of the next unread byte from the start of the buffer.
@@ -383,7 +441,9 @@ impl Reader {
         min_item_bytes: usize,
         mut item: impl FnMut(&mut Self) -> Result<T, DecodeError>,
     ) -> Result<Vec<T>, DecodeError> {
+        let offset = self.pos;
         let n = self.array_len(what, min_item_bytes)?;
+        self.reserve_items::<T>(what, offset, n)?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             out.push(item(self)?);
@@ -398,9 +458,11 @@ impl Reader {
         min_item_bytes: usize,
         mut item: impl FnMut(&mut Self) -> Result<T, DecodeError>,
     ) -> Result<Option<Vec<T>>, DecodeError> {
+        let offset = self.pos;
         let Some(n) = self.nullable_array_len(what, min_item_bytes)? else {
             return Ok(None);
         };
+        self.reserve_items::<T>(what, offset, n)?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             out.push(item(self)?);
@@ -550,6 +612,26 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn tiny_items_cannot_multiply_memory() {
+        // 1 MiB of empty strings: 2 bytes each on the wire, 24 in memory.
+        let n = 512 * 1024;
+        let mut bytes = u32::try_from(n).unwrap().to_be_bytes().to_vec();
+        bytes.resize(4 + 2 * n, 0);
+        let err = reader(&bytes)
+            .array("names", 2, |r| r.string("name"))
+            .unwrap_err();
+        assert!(matches!(err, DecodeError::AllocationLimit { .. }), "{err}");
+        // A tenth of that is well within the allowance.
+        let n = n / 10;
+        let mut bytes = u32::try_from(n).unwrap().to_be_bytes().to_vec();
+        bytes.resize(4 + 2 * n, 0);
+        let names = reader(&bytes)
+            .array("names", 2, |r| r.string("name"))
+            .unwrap();
+        assert_eq!(names.len(), n);
     }
 
     #[test]

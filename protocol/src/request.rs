@@ -208,17 +208,32 @@ impl Request {
         correlation_id: u32,
         client_id: &str,
     ) -> Result<FrameOut, EncodeError> {
-        let header = RequestHeader {
-            api_key: self.api_key().code(),
-            api_version: self.api_version(),
-            correlation_id,
-            client_id: client_id.to_owned(),
-        };
         let mut w = Writer::frame();
-        header.encode(&mut w)?;
+        encode_header(
+            &mut w,
+            self.api_key(),
+            self.api_version(),
+            correlation_id,
+            client_id,
+        )?;
         self.encode(&mut w)?;
         w.finish()
     }
+}
+
+/// Writes a request header without building a [`RequestHeader`] (which
+/// would copy the client id).
+fn encode_header(
+    w: &mut Writer,
+    api: ApiKey,
+    version: u16,
+    correlation_id: u32,
+    client_id: &str,
+) -> Result<(), EncodeError> {
+    w.u16(api.code());
+    w.u16(version);
+    w.u32(correlation_id);
+    w.string(client_id)
 }
 
 /// Encodes a typed request as a whole frame.
@@ -228,10 +243,7 @@ pub fn encode_request<R: ApiRequest>(
     client_id: &str,
 ) -> Result<FrameOut, EncodeError> {
     let mut w = Writer::frame();
-    w.u16(R::KEY.code());
-    w.u16(R::VERSION);
-    w.u32(correlation_id);
-    w.string(client_id)?;
+    encode_header(&mut w, R::KEY, R::VERSION, correlation_id, client_id)?;
     request.encode(&mut w)?;
     w.finish()
 }
