@@ -3,5 +3,21 @@
 //! # Layout
 //! - [`storage`]: the synchronous storage engine — segments, indexes,
 //!   partition logs, flushing and recovery (see `broker/STORAGE.md`).
+//! - [`topics`]: the topic registry; [`partition`]: a partition with its
+//!   flush driver.
+//! - [`server`]: the accept loop and lifecycle; [`connection`]: one client
+//!   connection, pipelined; [`api`]: one module per API.
+//! - [`context`]: state the handlers share; [`error`]: broker errors and
+//!   their wire codes; [`clock`]: wall-clock time.
 
+pub mod api;
+pub mod clock;
+pub mod connection;
+pub mod context;
+pub mod error;
+pub mod partition;
+pub mod server;
 pub mod storage;
+pub mod topics;
+
+pub use error::BrokerError;

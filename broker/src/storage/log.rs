@@ -531,8 +531,9 @@ impl PartitionLog {
     }
 
     /// Flushes everything and trims the active segment so the next open needs
-    /// no recovery.
-    pub fn close(mut self) -> Result<()> {
+    /// no recovery. Appending afterwards still works (the files grow again),
+    /// but then the log must be closed again before a clean shutdown.
+    pub fn close(&mut self) -> Result<()> {
         self.flush()?;
         self.active.seal()?;
         self.active

@@ -1,0 +1,204 @@
+//! Fetch: whole batches below the high watermark, zero-copy from the
+//! segment maps, with long-polling until `min_bytes` are available or
+//! `max_wait_ms` passes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
+use runnel_protocol::api::fetch::{
+    FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse,
+};
+use runnel_protocol::{ErrorCode, PartitionId};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::context::BrokerContext;
+use crate::error::{error_chain, storage_error_code};
+use crate::partition::Partition;
+use crate::storage::{Offset, StorageError};
+
+/// Handles a fetch request; see the module docs.
+pub async fn handle(ctx: &Arc<BrokerContext>, request: FetchRequest) -> FetchResponse {
+    let wait =
+        Duration::from_millis(u64::from(request.max_wait_ms).min(ctx.config.max_fetch_wait_ms));
+    let deadline = Instant::now() + wait;
+    let resolved = resolve(ctx, &request);
+    loop {
+        // Subscribe before reading so no high-watermark move is missed.
+        let mut watchers: Vec<watch::Receiver<u64>> = resolved
+            .iter()
+            .flatten()
+            .filter_map(|(p, _)| p.as_ref().map(|p| p.subscribe()))
+            .collect();
+        let (response, bytes, errors) = read_all(&request, &resolved);
+        if bytes >= request.min_bytes as usize
+            || errors
+            || Instant::now() >= deadline
+            || watchers.is_empty()
+            || ctx.shutting_down.is_cancelled()
+        {
+            return response;
+        }
+        let mut changed: FuturesUnordered<_> =
+            watchers.iter_mut().map(watch::Receiver::changed).collect();
+        tokio::select! {
+            _ = changed.next() => {}
+            () = tokio::time::sleep_until(deadline) => {}
+            () = ctx.shutting_down.cancelled() => {}
+        }
+    }
+}
+
+/// Each requested partition, resolved once: the partition (or the error
+/// that replaces it) and the offset asked for.
+type Resolved = Vec<Vec<(Option<Arc<Partition>>, Result<(), (ErrorCode, String)>)>>;
+
+fn resolve(ctx: &Arc<BrokerContext>, request: &FetchRequest) -> Resolved {
+    request
+        .topics
+        .iter()
+        .map(|t| {
+            let topic = ctx.topics.get(&t.name);
+            t.partitions
+                .iter()
+                .map(|p| match &topic {
+                    None => (
+                        None,
+                        Err((
+                            ErrorCode::UnknownTopicOrPartition,
+                            format!("unknown topic {:?}", t.name),
+                        )),
+                    ),
+                    Some(topic) => match topic.partition(p.partition.0) {
+                        Some(part) => (Some(Arc::clone(part)), Ok(())),
+                        None => (
+                            None,
+                            Err((
+                                ErrorCode::UnknownTopicOrPartition,
+                                format!("topic {:?} has no partition {}", t.name, p.partition.0),
+                            )),
+                        ),
+                    },
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Reads every partition once. Returns the response, the record bytes in it
+/// and whether any partition reported an error.
+fn read_all(request: &FetchRequest, resolved: &Resolved) -> (FetchResponse, usize, bool) {
+    let mut remaining = request.max_bytes as usize;
+    let mut total = 0usize;
+    let mut errors = false;
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for (t, parts) in request.topics.iter().zip(resolved) {
+        let mut out = FetchTopicResponse {
+            name: t.name.clone(),
+            partitions: Vec::with_capacity(t.partitions.len()),
+        };
+        for (p, (part, status)) in t.partitions.iter().zip(parts) {
+            let resp = match (part, status) {
+                (Some(part), Ok(())) => {
+                    let budget = (p.partition_max_bytes as usize).min(remaining);
+                    let r = read_partition(part, p.partition, p.fetch_offset, budget, total == 0);
+                    if r.error_code != ErrorCode::None {
+                        errors = true;
+                    }
+                    total += r.records.len();
+                    remaining = remaining.saturating_sub(r.records.len());
+                    r
+                }
+                (_, Err((code, msg))) => {
+                    errors = true;
+                    unknown(p.partition, *code, msg.clone())
+                }
+                (None, Ok(())) => unknown(
+                    p.partition,
+                    ErrorCode::UnknownTopicOrPartition,
+                    String::new(),
+                ),
+            };
+            out.partitions.push(resp);
+        }
+        topics.push(out);
+    }
+    (
+        FetchResponse {
+            throttle_time_ms: 0,
+            error_code: ErrorCode::None,
+            topics,
+        },
+        total,
+        errors,
+    )
+}
+
+fn unknown(partition: PartitionId, code: ErrorCode, message: String) -> FetchPartitionResponse {
+    FetchPartitionResponse {
+        partition,
+        error_code: code,
+        error_message: Some(message),
+        high_watermark: -1,
+        log_start_offset: -1,
+        log_end_offset: -1,
+        records: bytes::Bytes::new(),
+    }
+}
+
+/// Reads one partition. `first` says nothing has been returned yet, so one
+/// batch larger than the budget may still go (a fetch always progresses).
+fn read_partition(
+    part: &Partition,
+    id: PartitionId,
+    fetch_offset: i64,
+    budget: usize,
+    first: bool,
+) -> FetchPartitionResponse {
+    let reader = part.reader();
+    let mut resp = FetchPartitionResponse {
+        partition: id,
+        error_code: ErrorCode::None,
+        error_message: None,
+        high_watermark: reader.high_watermark().as_i64(),
+        log_start_offset: reader.log_start_offset().as_i64(),
+        log_end_offset: reader.log_end_offset().as_i64(),
+        records: bytes::Bytes::new(),
+    };
+    let Some(offset) = Offset::from_i64(fetch_offset) else {
+        resp.error_code = ErrorCode::OffsetOutOfRange;
+        resp.error_message = Some(format!(
+            "offset {fetch_offset} is out of range [{}, {}]",
+            resp.log_start_offset, resp.high_watermark
+        ));
+        return resp;
+    };
+    if budget == 0 && !first {
+        return resp;
+    }
+    match reader.read(offset, budget.max(1)) {
+        Ok(r) => {
+            resp.high_watermark = r.high_watermark.as_i64();
+            resp.log_start_offset = r.log_start_offset.as_i64();
+            resp.log_end_offset = r.log_end_offset.as_i64();
+            if first || r.records.len() <= budget {
+                resp.records = r.records;
+            }
+        }
+        Err(e) => {
+            resp.error_code = storage_error_code(&e);
+            resp.error_message = Some(match &e {
+                StorageError::OffsetOutOfRange { .. } => format!(
+                    "offset {fetch_offset} is out of range [{}, {}]",
+                    resp.log_start_offset, resp.high_watermark
+                ),
+                other => error_chain(other),
+            });
+            if !matches!(e, StorageError::OffsetOutOfRange { .. }) {
+                tracing::warn!(topic = part.topic(), partition = part.id(), error = %e, "read failed");
+            }
+        }
+    }
+    resp
+}

@@ -1,0 +1,48 @@
+//! One module per API: each turns a request into a response, doing the
+//! in-order part (appends) before returning and leaving the waiting part
+//! (durability, long-poll) to the returned future.
+
+pub mod admin;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use runnel_protocol::api::api_versions::ApiVersionsResponse;
+use runnel_protocol::{ErrorCode, Request, Response};
+
+use crate::context::BrokerContext;
+
+/// A response still being worked on; `None` means no response is sent
+/// (produce with acks=0).
+pub type PendingResponse = Pin<Box<dyn Future<Output = Option<Response>> + Send>>;
+
+fn ready(response: Response) -> PendingResponse {
+    Box::pin(std::future::ready(Some(response)))
+}
+
+/// Routes a decoded request to its handler.
+pub fn dispatch(ctx: &Arc<BrokerContext>, request: Request) -> PendingResponse {
+    match request {
+        Request::ApiVersions(_) => ready(Response::ApiVersions(ApiVersionsResponse::supported(
+            ErrorCode::None,
+        ))),
+        Request::Metadata(r) => ready(Response::Metadata(metadata::handle(ctx, &r))),
+        Request::CreateTopics(r) => ready(Response::CreateTopics(admin::create_topics(ctx, &r))),
+        Request::DeleteTopics(r) => ready(Response::DeleteTopics(admin::delete_topics(ctx, &r))),
+        Request::DescribeConfigs(r) => {
+            ready(Response::DescribeConfigs(admin::describe_configs(ctx, &r)))
+        }
+        Request::AlterConfigs(r) => ready(Response::AlterConfigs(admin::alter_configs(ctx, &r))),
+        Request::Produce(r) => produce::handle(ctx, r),
+        Request::Fetch(r) => {
+            let ctx = Arc::clone(ctx);
+            Box::pin(async move { Some(Response::Fetch(fetch::handle(&ctx, r).await)) })
+        }
+        Request::ListOffsets(r) => ready(Response::ListOffsets(list_offsets::handle(ctx, &r))),
+    }
+}

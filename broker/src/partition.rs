@@ -1,0 +1,239 @@
+//! One partition as the server sees it: the single-writer log behind a
+//! mutex held only for the append itself, a lock-free reader, and the flush
+//! driver that makes appends durable.
+//!
+//! Flushing (DESIGN §5): in the default continuous mode an append starts a
+//! flush loop on the blocking pool unless one is running; the loop runs one
+//! fsync after another while data is waiting, so appends that arrive during
+//! an fsync share the next one (group commit). With `flush.ms` set, a timer
+//! flushes on that interval instead. Each finished flush publishes the new
+//! high watermark on a watch channel, which acks=all producers and
+//! long-polling fetches wait on.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use runnel_protocol::record::BatchHeader;
+use tokio::sync::watch;
+
+use crate::storage::{AppendInfo, LogConfig, LogReader, Offset, PartitionLog, StorageError};
+
+/// A partition of a topic.
+#[derive(Debug)]
+pub struct Partition {
+    /// Topic name, for logs and metrics.
+    topic: Arc<str>,
+    /// Partition number.
+    id: u32,
+    /// The writer; held only while appending, rolling or capturing a flush.
+    log: Mutex<PartitionLog>,
+    /// Reads never take the writer's lock.
+    reader: LogReader,
+    /// The high watermark, published after every flush.
+    hw: watch::Sender<u64>,
+    /// Whether a flush loop is running (continuous mode).
+    flushing: AtomicBool,
+    /// `flush.ms`, or 0 for continuous flushing.
+    flush_interval_ms: AtomicU64,
+}
+
+/// Why waiting for durability ended without it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    /// The deadline passed first.
+    #[error("timed out waiting for the data to become durable")]
+    Timeout,
+    /// An fsync failed; the data will never become durable in this run.
+    #[error("partition is fenced after an I/O error: {0}")]
+    Fenced(String),
+}
+
+impl Partition {
+    /// Wraps an opened log. `flush_ms` is the topic's `flush.ms` (`None` for
+    /// continuous flushing).
+    pub fn new(topic: Arc<str>, id: u32, log: PartitionLog, flush_ms: Option<u64>) -> Arc<Self> {
+        let reader = log.reader();
+        let hw = watch::Sender::new(reader.high_watermark().0);
+        let p = Arc::new(Partition {
+            topic,
+            id,
+            log: Mutex::new(log),
+            reader,
+            hw,
+            flushing: AtomicBool::new(false),
+            flush_interval_ms: AtomicU64::new(flush_ms.unwrap_or(0)),
+        });
+        if flush_ms.is_some() {
+            p.spawn_interval_flusher();
+        }
+        p
+    }
+
+    /// Topic name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Partition number.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The lock-free read handle.
+    pub fn reader(&self) -> &LogReader {
+        &self.reader
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PartitionLog> {
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Appends one batch validated by the caller and, in continuous mode,
+    /// makes sure a flush will cover it.
+    pub fn append(
+        self: &Arc<Self>,
+        batch: &[u8],
+        header: &BatchHeader,
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
+        let info = self.lock().append_validated(batch, header, now_ms)?;
+        if self.flush_interval_ms.load(Ordering::Relaxed) == 0 {
+            self.schedule_flush();
+        }
+        Ok(info)
+    }
+
+    /// Applies a changed topic config.
+    pub fn reconfigure(
+        self: &Arc<Self>,
+        config: LogConfig,
+        log_append_time: bool,
+        flush_ms: Option<u64>,
+    ) {
+        self.lock().set_config(config, log_append_time);
+        let was = self
+            .flush_interval_ms
+            .swap(flush_ms.unwrap_or(0), Ordering::AcqRel);
+        if was == 0 && flush_ms.is_some() {
+            self.spawn_interval_flusher();
+        }
+        if flush_ms.is_none() {
+            self.schedule_flush();
+        }
+    }
+
+    /// Starts a flush loop on the blocking pool unless one is running.
+    fn schedule_flush(self: &Arc<Self>) {
+        if self.flushing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let p = Arc::clone(self);
+        tokio::task::spawn_blocking(move || p.flush_loop());
+    }
+
+    /// Flushes until nothing is waiting. Runs on a blocking thread.
+    fn flush_loop(&self) {
+        loop {
+            let job = self.lock().begin_flush();
+            match job {
+                Some(job) => match job.run() {
+                    Ok(hw) => {
+                        self.hw.send_replace(hw.0);
+                    }
+                    Err(_) => {
+                        // Fenced: wake every waiter so it sees the error.
+                        self.hw.send_modify(|_| {});
+                        return;
+                    }
+                },
+                None => {
+                    self.flushing.store(false, Ordering::Release);
+                    // An append may have slipped in after begin_flush found
+                    // nothing and before the flag dropped.
+                    let pending = self.reader.log_end_offset() > self.reader.high_watermark();
+                    if pending
+                        && self.reader.fenced().is_none()
+                        && !self.flushing.swap(true, Ordering::AcqRel)
+                    {
+                        continue;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Flushes once, now, on the calling (blocking) thread.
+    fn flush_once(&self) {
+        let job = self.lock().begin_flush();
+        if let Some(job) = job {
+            match job.run() {
+                Ok(hw) => {
+                    self.hw.send_replace(hw.0);
+                }
+                Err(_) => self.hw.send_modify(|_| {}),
+            }
+        }
+    }
+
+    /// `flush.ms` mode: flush on a timer for as long as the interval is set
+    /// and the partition is alive.
+    fn spawn_interval_flusher(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(p) = weak.upgrade() else { return };
+                let ms = p.flush_interval_ms.load(Ordering::Acquire);
+                if ms == 0 {
+                    return;
+                }
+                drop(p);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                let Some(p) = weak.upgrade() else { return };
+                if p.reader.log_end_offset() > p.reader.high_watermark() {
+                    let _ = tokio::task::spawn_blocking(move || p.flush_once()).await;
+                }
+            }
+        });
+    }
+
+    /// Waits until every offset below `end` is durable, or `timeout` passes.
+    pub async fn wait_durable(&self, end: Offset, timeout: Duration) -> Result<(), WaitError> {
+        let mut rx = self.hw.subscribe();
+        let wait = async {
+            loop {
+                if *rx.borrow_and_update() >= end.0 {
+                    return Ok(());
+                }
+                if let Some(why) = self.reader.fenced() {
+                    return Err(WaitError::Fenced(why));
+                }
+                if rx.changed().await.is_err() {
+                    return Err(WaitError::Timeout);
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .unwrap_or(Err(WaitError::Timeout))
+    }
+
+    /// A receiver that wakes when the high watermark moves (fetch long-poll).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.hw.subscribe()
+    }
+
+    /// Deletes segments past retention.
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
+        self.lock().enforce_retention(now_ms)
+    }
+
+    /// Closes the log cleanly (shutdown): flush, trim, sync.
+    pub fn close(&self) -> Result<(), StorageError> {
+        self.flush_interval_ms.store(0, Ordering::Release);
+        self.lock().close()
+    }
+}
