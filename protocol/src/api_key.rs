@@ -84,8 +84,8 @@ api_keys! {
     CreateTopics = 19, V0;
     /// Delete topics.
     DeleteTopics = 20, V0;
-    /// Reserved, not yet served: obtain an idempotent producer id and epoch.
-    InitProducerId = 22, RESERVED;
+    /// Obtain an idempotent producer id and epoch.
+    InitProducerId = 22, V0;
     /// Read topic or broker configuration.
     DescribeConfigs = 32, V0;
     /// Reserved, not yet served: delete consumer groups.
@@ -153,6 +153,7 @@ mod tests {
                 ApiKey::ApiVersions,
                 ApiKey::CreateTopics,
                 ApiKey::DeleteTopics,
+                ApiKey::InitProducerId,
                 ApiKey::DescribeConfigs,
                 ApiKey::AlterConfigs,
             ]

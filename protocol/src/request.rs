@@ -23,6 +23,7 @@ use crate::api::delete_topics::DeleteTopicsRequest;
 use crate::api::describe_configs::DescribeConfigsRequest;
 use crate::api::error_response::ErrorResponse;
 use crate::api::fetch::FetchRequest;
+use crate::api::init_producer_id::InitProducerIdRequest;
 use crate::api::list_offsets::ListOffsetsRequest;
 use crate::api::metadata::MetadataRequest;
 use crate::api::produce::{Acks, ProduceRequest};
@@ -192,6 +193,7 @@ requests! {
     Produce(ProduceRequest),
     Fetch(FetchRequest),
     ListOffsets(ListOffsetsRequest),
+    InitProducerId(InitProducerIdRequest),
 }
 
 impl Request {
@@ -306,6 +308,7 @@ pub(crate) mod tests {
             api::produce::tests::arb_request().prop_map(Request::from),
             api::fetch::tests::arb_request().prop_map(Request::from),
             api::list_offsets::tests::arb_request().prop_map(Request::from),
+            api::init_producer_id::tests::arb_request().prop_map(Request::from),
         ]
     }
 

@@ -23,6 +23,7 @@ use crate::api::delete_topics::DeleteTopicsResponse;
 use crate::api::describe_configs::DescribeConfigsResponse;
 use crate::api::error_response::ErrorResponse;
 use crate::api::fetch::FetchResponse;
+use crate::api::init_producer_id::InitProducerIdResponse;
 use crate::api::list_offsets::ListOffsetsResponse;
 use crate::api::metadata::MetadataResponse;
 use crate::api::produce::ProduceResponse;
@@ -98,6 +99,7 @@ responses! {
     Produce(ProduceResponse) = Produce,
     Fetch(FetchResponse) = Fetch,
     ListOffsets(ListOffsetsResponse) = ListOffsets,
+    InitProducerId(InitProducerIdResponse) = InitProducerId,
 }
 
 impl From<ErrorResponse> for Response {
@@ -177,6 +179,7 @@ pub(crate) mod tests {
             api::produce::tests::arb_response().prop_map(Response::from),
             api::fetch::tests::arb_response().prop_map(Response::from),
             api::list_offsets::tests::arb_response().prop_map(Response::from),
+            api::init_producer_id::tests::arb_response().prop_map(Response::from),
             api::error_response::tests::arb_response().prop_map(Response::from),
         ]
     }

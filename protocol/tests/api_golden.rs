@@ -28,6 +28,7 @@ use runnel_protocol::api::fetch::{
     FetchPartition, FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopic,
     FetchTopicResponse, IsolationLevel,
 };
+use runnel_protocol::api::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 use runnel_protocol::api::list_offsets::{
     ListOffsetsPartition, ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse,
     ListOffsetsTopic, ListOffsetsTopicResponse, OffsetSpec,
@@ -418,6 +419,29 @@ fn list_offsets() {
                     },
                 ],
             }],
+        }
+        .into(),
+    );
+}
+
+#[test]
+fn init_producer_id() {
+    check_request(
+        "init_producer_id_request",
+        InitProducerIdRequest {
+            transactional_id: None,
+            transaction_timeout_ms: 0,
+        }
+        .into(),
+    );
+    check_response(
+        "init_producer_id_response",
+        ApiKey::InitProducerId,
+        &InitProducerIdResponse {
+            error_code: ErrorCode::None,
+            error_message: None,
+            producer_id: 4_000,
+            producer_epoch: 0,
         }
         .into(),
     );

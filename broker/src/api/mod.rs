@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use runnel_protocol::api::api_versions::ApiVersionsResponse;
+use runnel_protocol::api::error_response::ErrorResponse;
 use runnel_protocol::{ErrorCode, Request, Response};
 
 use crate::context::BrokerContext;
@@ -44,5 +45,12 @@ pub fn dispatch(ctx: &Arc<BrokerContext>, request: Request) -> PendingResponse {
             Box::pin(async move { Some(Response::Fetch(fetch::handle(&ctx, r).await)) })
         }
         Request::ListOffsets(r) => ready(Response::ListOffsets(list_offsets::handle(ctx, &r))),
+        // Producer ids and sequence tracking are not built yet: answer as for
+        // an API this broker does not serve, which producers take as
+        // "idempotence unavailable".
+        Request::InitProducerId(_) => ready(Response::Error(ErrorResponse::new(
+            ErrorCode::UnsupportedVersion,
+            "InitProducerId is not served by this broker yet",
+        ))),
     }
 }

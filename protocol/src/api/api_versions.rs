@@ -171,7 +171,7 @@ pub(crate) mod tests {
     #[test]
     fn supported_lists_every_served_api() {
         let response = sample_response();
-        assert_eq!(response.apis.len(), 9);
+        assert_eq!(response.apis.len(), 10);
         assert_eq!(
             response.range(ApiKey::Fetch),
             Some(ApiVersionRange {

@@ -12,6 +12,7 @@ pub mod delete_topics;
 pub mod describe_configs;
 pub mod error_response;
 pub mod fetch;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;

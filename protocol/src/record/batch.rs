@@ -7,6 +7,7 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use super::RecordError;
+use super::compression::DEFAULT_MAX_DECOMPRESSED_BYTES;
 use super::decode::{RecordCursor, RecordLayout};
 use super::header::{BatchHeader, Compression, check_envelope};
 use super::view::{Record, RecordHeaders};
@@ -69,23 +70,39 @@ impl RecordBatch {
         self.header.compression()
     }
 
-    /// An iterator over the records. Fails at once for a compressed batch
-    /// (no codec can decode it yet) or an unknown codec id. Each item is a
-    /// record or the first error found; after an error the iterator ends.
+    /// An iterator over the records. A compressed batch is decompressed
+    /// first, up to [`DEFAULT_MAX_DECOMPRESSED_BYTES`] (see
+    /// [`RecordBatch::records_with_limit`]); that fails at once when the
+    /// records are corrupt or too large, as does an unknown codec id. Each
+    /// item is a record or the first error found; after an error the
+    /// iterator ends.
     pub fn records(&self) -> Result<Records, RecordError> {
-        match self.header.compression()? {
-            Compression::None => Ok(Records {
-                batch: self.bytes.clone(),
-                cursor: RecordCursor::new(&self.header),
-            }),
-            codec => Err(RecordError::UnsupportedCompression(codec)),
-        }
+        self.records_with_limit(DEFAULT_MAX_DECOMPRESSED_BYTES)
+    }
+
+    /// [`RecordBatch::records`] with the most bytes a compressed batch's
+    /// records may decompress to. For a compressed batch the records'
+    /// fields are slices of one decompressed buffer (allocated once per
+    /// batch) instead of the batch itself.
+    pub fn records_with_limit(&self, max_decompressed: usize) -> Result<Records, RecordError> {
+        let batch = match self.header.compression()? {
+            Compression::None => self.bytes.clone(),
+            codec => Bytes::from(super::validate::decompressed_batch(
+                codec,
+                &self.bytes,
+                max_decompressed,
+            )?),
+        };
+        Ok(Records {
+            batch,
+            cursor: RecordCursor::new(&self.header),
+        })
     }
 
     /// Decodes every record and checks the batch as [`super::validate_batch`]
-    /// does (for a compressed batch: the envelope only, already checked).
+    /// does, decompressing a compressed batch first.
     pub fn validate(&self) -> Result<(), RecordError> {
-        super::validate::check_records(&self.header, &self.bytes)
+        super::validate::check_records(&self.header, &self.bytes, DEFAULT_MAX_DECOMPRESSED_BYTES)
     }
 }
 
@@ -228,17 +245,36 @@ mod tests {
     }
 
     #[test]
-    fn compressed_batch_records_are_unsupported() {
+    fn compressed_batch_records_read_like_plain_ones() {
+        let plain = RecordBatch::new(built(&simple(5), BatchOptions::default())).unwrap();
+        let want: Vec<Record> = plain.records().unwrap().map(Result::unwrap).collect();
+        let options = BatchOptions {
+            compression: Compression::Lz4,
+            ..BatchOptions::default()
+        };
+        let packed = RecordBatch::new(built(&simple(5), options)).unwrap();
+        assert_eq!(packed.compression(), Ok(Compression::Lz4));
+        let got: Vec<Record> = packed.records().unwrap().map(Result::unwrap).collect();
+        assert_eq!(got, want);
+        assert_eq!(packed.validate(), Ok(()));
+        assert!(matches!(
+            packed.records_with_limit(10).err(),
+            Some(RecordError::Compression(_))
+        ));
+    }
+
+    #[test]
+    fn mislabelled_codec_fails_to_read() {
         let mut bytes = built(&simple(1), BatchOptions::default()).to_vec();
         bytes[ATTRIBUTES_POS + 1] |= 0x04; // zstd
         let crc = compute_crc(&bytes).unwrap();
         bytes[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
         let batch = RecordBatch::new(Bytes::from(bytes)).unwrap();
-        assert_eq!(
+        assert!(matches!(
             batch.records().err(),
-            Some(RecordError::UnsupportedCompression(Compression::Zstd))
-        );
-        assert_eq!(batch.validate(), Ok(()));
+            Some(RecordError::Compression(_))
+        ));
+        assert!(batch.validate().is_err());
     }
 
     #[test]

@@ -7,15 +7,14 @@
 //! [`BatchBuilder::build`] fills in the header and the CRC-32C and freezes
 //! the buffer.
 //!
-//! Compression plugs in at `build`: the uncompressed record sequence is
-//! `buf[BATCH_HEADER_LEN..]`, which a codec turns into the batch body before
-//! the header is written over it. No codec exists yet, so a builder for
-//! anything but [`Compression::None`] is refused at construction with
-//! [`BuildError::UnsupportedCompression`] rather than producing a batch whose
-//! attributes lie.
+//! Compression happens at `build`: the uncompressed record sequence is
+//! `buf[BATCH_HEADER_LEN..]`, which the codec ([`super::compression`])
+//! writes, compressed, after a fresh header placeholder; the header and CRC
+//! are then written over the placeholder as for an uncompressed batch.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::compression::{self, CompressionError};
 use super::header::{
     BATCH_HEADER_LEN, BatchHeader, CONTROL_BIT, CRC_POS, Compression, LOG_OVERHEAD, MAGIC_V2,
     NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, TRANSACTIONAL_BIT, TimestampType,
@@ -34,9 +33,9 @@ const MAX_BATCH_LENGTH: usize = i32::MAX as usize;
 /// errors (limits, configuration), not corrupt input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
-    /// Records cannot be compressed with this codec yet.
-    #[error("compression {} is not supported yet", .0.name())]
-    UnsupportedCompression(Compression),
+    /// The codec failed to compress the records.
+    #[error(transparent)]
+    Compression(#[from] CompressionError),
     /// `build` was called before any record was appended; Kafka writes no
     /// batch for no records.
     #[error("a batch needs at least one record")]
@@ -175,9 +174,6 @@ impl BatchBuilder {
     /// (header included); a producer passes its `batch.size` so that filling
     /// the batch never reallocates.
     pub fn with_capacity(options: BatchOptions, capacity: usize) -> Result<Self, BuildError> {
-        if options.compression != Compression::None {
-            return Err(BuildError::UnsupportedCompression(options.compression));
-        }
         let mut buf = BytesMut::with_capacity(capacity.max(BATCH_HEADER_LEN));
         buf.put_bytes(0, BATCH_HEADER_LEN);
         Ok(BatchBuilder {
@@ -194,6 +190,20 @@ impl BatchBuilder {
         &self.options
     }
 
+    /// Sets the idempotent producer fields. A producer calls this when the
+    /// batch is drained for its first send, which is when Kafka assigns a
+    /// batch its sequence numbers (batches that expire unsent use none).
+    pub fn set_producer_state(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        base_sequence: i32,
+    ) {
+        self.options.producer_id = producer_id;
+        self.options.producer_epoch = producer_epoch;
+        self.options.base_sequence = base_sequence;
+    }
+
     /// Records appended so far.
     pub fn record_count(&self) -> usize {
         self.count.unsigned_abs() as usize
@@ -205,8 +215,8 @@ impl BatchBuilder {
     }
 
     /// Size in bytes the batch would have if built now, header included.
-    /// Exact for an uncompressed batch; with a codec it would be the
-    /// uncompressed size, an upper bound for capping at `batch.size`.
+    /// Exact for an uncompressed batch; with a codec it is the uncompressed
+    /// size, an upper bound for capping at `batch.size`.
     pub fn estimated_size(&self) -> usize {
         self.buf.len()
     }
@@ -348,13 +358,13 @@ impl BatchBuilder {
         Ok(offset_delta)
     }
 
-    /// The header the batch gets, `crc` still 0.
-    fn header(&self) -> BatchHeader {
+    /// The header the batch gets when it is `total_len` bytes long, `crc`
+    /// still 0. The caller has checked that the length fits the field.
+    fn header(&self, total_len: usize) -> BatchHeader {
         let base_timestamp = self.base_timestamp.unwrap_or(NO_TIMESTAMP);
         BatchHeader {
             base_offset: self.options.base_offset,
-            // `measure` keeps the length within i32.
-            batch_length: i32::try_from(self.buf.len() - LOG_OVERHEAD).unwrap_or(i32::MAX),
+            batch_length: i32::try_from(total_len - LOG_OVERHEAD).unwrap_or(i32::MAX),
             partition_leader_epoch: self.options.partition_leader_epoch,
             magic: MAGIC_V2,
             crc: 0,
@@ -369,18 +379,30 @@ impl BatchBuilder {
         }
     }
 
-    /// Writes the header and CRC and returns the finished batch.
+    /// Compresses the records with the batch's codec (if any), writes the
+    /// header and CRC and returns the finished batch.
     pub fn build(mut self) -> Result<Bytes, BuildError> {
         if self.is_empty() {
             return Err(BuildError::Empty);
         }
-        // Where a codec will go: compress `buf[BATCH_HEADER_LEN..]` into the
-        // body here. `with_capacity` only admits `Compression::None`.
-        let header = self.header().encode();
-        self.buf[..BATCH_HEADER_LEN].copy_from_slice(&header);
-        let crc = compute_crc(&self.buf).unwrap_or(0);
-        self.buf[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
-        Ok(self.buf.freeze())
+        let codec = self.options.compression;
+        let mut buf = if codec == Compression::None {
+            std::mem::take(&mut self.buf)
+        } else {
+            let records = self.buf.get(BATCH_HEADER_LEN..).unwrap_or_default();
+            let mut out = BytesMut::with_capacity(BATCH_HEADER_LEN + records.len() / 2 + 64);
+            out.put_bytes(0, BATCH_HEADER_LEN);
+            compression::compress(codec, records, &mut out)?;
+            if out.len() - LOG_OVERHEAD > MAX_BATCH_LENGTH {
+                return Err(BuildError::BatchTooLarge { size: out.len() });
+            }
+            out
+        };
+        let header = self.header(buf.len()).encode();
+        buf[..BATCH_HEADER_LEN].copy_from_slice(&header);
+        let crc = compute_crc(&buf).unwrap_or(0);
+        buf[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+        Ok(buf.freeze())
     }
 }
 
@@ -499,8 +521,9 @@ mod tests {
     }
 
     #[test]
-    fn compression_other_than_none_is_refused() {
+    fn every_codec_builds_a_batch_that_validates_and_reads_back() {
         for codec in [
+            Compression::None,
             Compression::Gzip,
             Compression::Snappy,
             Compression::Lz4,
@@ -510,11 +533,46 @@ mod tests {
                 compression: codec,
                 ..BatchOptions::default()
             };
-            assert_eq!(
-                BatchBuilder::new(options).err(),
-                Some(BuildError::UnsupportedCompression(codec))
-            );
+            let mut builder = BatchBuilder::new(options).unwrap();
+            for i in 0..200 {
+                builder
+                    .append(&record(1_000 + i, format!("value number {i}").as_bytes()))
+                    .unwrap();
+            }
+            let uncompressed = builder.estimated_size();
+            let bytes = builder.build().unwrap();
+            if codec != Compression::None {
+                assert!(bytes.len() < uncompressed / 2, "{codec}: {}", bytes.len());
+            }
+            let header = validate_batch(&bytes).unwrap();
+            assert_eq!(header.compression(), Ok(codec));
+            assert_eq!(header.record_count, 200);
+            assert_eq!(header.max_timestamp, 1_199);
+            let batch = crate::record::RecordBatch::new(bytes).unwrap();
+            let values: Vec<Bytes> = batch
+                .records()
+                .unwrap()
+                .map(|r| r.unwrap().value.unwrap())
+                .collect();
+            assert_eq!(values.len(), 200);
+            assert_eq!(&values[199][..], b"value number 199");
         }
+    }
+
+    #[test]
+    fn producer_state_is_written_to_the_header() {
+        let mut builder = BatchBuilder::new(BatchOptions::default()).unwrap();
+        builder.append(&record(1, b"x")).unwrap();
+        builder.set_producer_state(77, 3, 1_000);
+        let header = validate_batch(&builder.build().unwrap()).unwrap();
+        assert_eq!(
+            (
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence
+            ),
+            (77, 3, 1_000)
+        );
     }
 
     #[test]

@@ -21,10 +21,13 @@
 //!
 //! Varints are zig-zag encoded LEB128 ([`varint`]). When the compression
 //! bits are set, everything after the fixed header is the compressed form of
-//! the record sequence.
+//! the record sequence ([`compression`]); readers and the validator
+//! decompress it, under a size limit, and then walk the records as usual.
 //!
 //! # Modules
 //! - [`varint`]: Kafka's varint/varlong codec.
+//! - [`compression`]: the gzip, snappy, lz4 and zstd codecs, with bounded
+//!   decompression.
 //! - `header`: the fixed header, its envelope check (length + CRC-32C) and
 //!   `set_base_offset`.
 //! - `builder`: [`BatchBuilder`] encodes records into a batch.
@@ -43,6 +46,7 @@
 mod batch;
 mod batches;
 mod builder;
+pub mod compression;
 mod decode;
 mod header;
 mod validate;
@@ -52,6 +56,7 @@ mod view;
 pub use batch::{RecordBatch, Records};
 pub use batches::{Batches, PartialBatch};
 pub use builder::{BatchBuilder, BatchOptions, BuildError, DEFAULT_BUILDER_CAPACITY, NewRecord};
+pub use compression::{CompressionError, DEFAULT_MAX_DECOMPRESSED_BYTES};
 pub use header::{
     ATTRIBUTES_POS, BASE_OFFSET_POS, BASE_SEQUENCE_POS, BASE_TIMESTAMP_POS, BATCH_HEADER_LEN,
     BATCH_LENGTH_POS, BatchHeader, COMPRESSION_MASK, CONTROL_BIT, CRC_POS, Compression,
@@ -61,7 +66,7 @@ pub use header::{
     TIMESTAMP_TYPE_BIT, TRANSACTIONAL_BIT, TimestampType, check_envelope, compute_crc,
     set_base_offset,
 };
-pub use validate::validate_batch;
+pub use validate::{validate_batch, validate_batch_with_limit};
 pub use view::{Header, HeaderIter, Record, RecordHeaders};
 
 use std::fmt;
@@ -108,10 +113,10 @@ pub enum RecordError {
     /// Compression bits name no known codec.
     #[error("unknown compression codec id {0}")]
     UnknownCompression(i16),
-    /// The batch is compressed with a codec this build cannot decode, so its
-    /// records cannot be read (the envelope may still be valid).
-    #[error("records compressed with {} cannot be decoded: codec not supported", .0.name())]
-    UnsupportedCompression(Compression),
+    /// The compressed records could not be decompressed: corrupt, or
+    /// larger than the decompression limit.
+    #[error(transparent)]
+    Compression(#[from] CompressionError),
     /// A varint field of a record is malformed.
     #[error("record {index}: bad {field} varint at byte {position}")]
     BadVarint {

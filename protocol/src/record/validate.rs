@@ -2,8 +2,9 @@
 //! gate before a produced batch is appended as received.
 
 use super::RecordError;
+use super::compression::{DEFAULT_MAX_DECOMPRESSED_BYTES, decompress_into};
 use super::decode::RecordCursor;
-use super::header::{BatchHeader, Compression, check_envelope};
+use super::header::{BATCH_HEADER_LEN, BatchHeader, Compression, check_envelope};
 
 /// Fully validates `bytes`, which must hold exactly one batch, and returns
 /// its header.
@@ -13,42 +14,76 @@ use super::header::{BatchHeader, Compression, check_envelope};
 ///    `batch_length` equal to the bytes present, non-negative
 ///    `last_offset_delta` and `record_count`, and the CRC-32C;
 /// 2. the compression id names a known codec;
-/// 3. for an uncompressed batch, every record: its length is within the
+/// 3. for a compressed batch, that the records decompress to at most
+///    [`DEFAULT_MAX_DECOMPRESSED_BYTES`] (see [`validate_batch_with_limit`]);
+/// 4. every record (of the decompressed sequence, if compressed): its length is within the
 ///    batch and equals what its fields take, key/value/header lengths are
 ///    valid (only -1 for null), header keys are UTF-8, offset deltas strictly
 ///    increase, absolute offsets and timestamps do not overflow, exactly
 ///    `record_count` records are present, the last one's offset delta is
 ///    `last_offset_delta`, and no bytes follow it.
 ///
-/// For a compressed batch only steps 1 and 2 run: its records cannot be
-/// decoded until codecs are added, so the CRC is what vouches for them.
-///
 /// A batch with `record_count` 0 is valid (the log cleaner writes such
 /// batches to keep producer state); whether a produce request may carry one
 /// is the broker's policy, as are producer-id/sequence rules.
 pub fn validate_batch(bytes: &[u8]) -> Result<BatchHeader, RecordError> {
+    validate_batch_with_limit(bytes, DEFAULT_MAX_DECOMPRESSED_BYTES)
+}
+
+/// [`validate_batch`] with the most bytes a compressed batch's records may
+/// decompress to; more is [`super::CompressionError::TooLarge`]. The check
+/// holds at most one decompressed copy of the records in memory.
+pub fn validate_batch_with_limit(
+    bytes: &[u8],
+    max_decompressed: usize,
+) -> Result<BatchHeader, RecordError> {
     let header = check_envelope(bytes)?;
-    check_records(&header, bytes)?;
+    check_records(&header, bytes, max_decompressed)?;
     Ok(header)
 }
 
-/// Step 2 and 3 of [`validate_batch`], for a batch whose envelope checked.
-pub(crate) fn check_records(header: &BatchHeader, bytes: &[u8]) -> Result<(), RecordError> {
+/// Steps 2 to 4 of [`validate_batch`], for a batch whose envelope checked.
+pub(crate) fn check_records(
+    header: &BatchHeader,
+    bytes: &[u8],
+    max_decompressed: usize,
+) -> Result<(), RecordError> {
     match header.compression()? {
-        Compression::None => {
-            let mut cursor = RecordCursor::new(header);
-            while let Some(record) = cursor.next(bytes) {
-                record?;
-            }
-            Ok(())
-        }
-        Compression::Gzip | Compression::Snappy | Compression::Lz4 | Compression::Zstd => Ok(()),
+        Compression::None => walk(header, bytes),
+        codec => walk(header, &decompressed_batch(codec, bytes, max_decompressed)?),
     }
+}
+
+/// Walks and checks every record of an uncompressed batch layout.
+fn walk(header: &BatchHeader, batch: &[u8]) -> Result<(), RecordError> {
+    let mut cursor = RecordCursor::new(header);
+    while let Some(record) = cursor.next(batch) {
+        record?;
+    }
+    Ok(())
+}
+
+/// The batch as if it were uncompressed: its header bytes, then the
+/// decompressed records. Record positions in errors refer to this layout.
+pub(crate) fn decompressed_batch(
+    codec: Compression,
+    bytes: &[u8],
+    max_decompressed: usize,
+) -> Result<Vec<u8>, RecordError> {
+    let (header, body) = bytes
+        .split_at_checked(BATCH_HEADER_LEN)
+        .unwrap_or((bytes, &[]));
+    let mut out =
+        Vec::with_capacity(BATCH_HEADER_LEN + body.len().saturating_mul(4).min(max_decompressed));
+    out.extend_from_slice(header);
+    decompress_into(codec, body, max_decompressed, &mut out)?;
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::CompressionError;
     use crate::record::builder::{BatchBuilder, BatchOptions, NewRecord};
     use crate::record::header::{
         ATTRIBUTES_POS, BATCH_HEADER_LEN, BATCH_LENGTH_POS, CRC_POS, LAST_OFFSET_DELTA_POS,
@@ -219,15 +254,78 @@ mod tests {
     }
 
     #[test]
-    fn compressed_batch_is_checked_by_envelope_only() {
-        // Garbage after the header is acceptable under a codec bit: only the
-        // CRC vouches for it until codecs exist.
+    fn compressed_garbage_is_rejected() {
         let mut bytes = batch(1);
         bytes[ATTRIBUTES_POS + 1] |= 0x01;
         bytes.truncate(BATCH_HEADER_LEN);
         bytes.extend_from_slice(b"not really gzip");
         reseal(&mut bytes);
-        assert!(validate_batch(&bytes).is_ok());
+        assert!(matches!(
+            validate_batch(&bytes),
+            Err(RecordError::Compression(CompressionError::Corrupt {
+                codec: Compression::Gzip,
+                ..
+            }))
+        ));
+    }
+
+    /// A batch whose record bytes are `records`, compressed with `codec`.
+    fn compressed_batch(codec: Compression, records: &[u8], count: i32) -> Vec<u8> {
+        let mut bytes = batch(1);
+        bytes.truncate(BATCH_HEADER_LEN);
+        bytes[ATTRIBUTES_POS + 1] |= u8::try_from(codec.id()).unwrap();
+        set_i32(&mut bytes, RECORD_COUNT_POS, count);
+        set_i32(&mut bytes, LAST_OFFSET_DELTA_POS, count - 1);
+        let mut body = bytes::BytesMut::new();
+        crate::record::compression::compress(codec, records, &mut body).unwrap();
+        bytes.extend_from_slice(&body);
+        reseal(&mut bytes);
+        bytes
+    }
+
+    #[test]
+    fn compressed_records_are_checked_like_plain_ones() {
+        let plain = batch(3);
+        let records = &plain[BATCH_HEADER_LEN..];
+        for codec in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let good = compressed_batch(codec, records, 3);
+            assert_eq!(validate_batch(&good).unwrap().record_count, 3, "{codec}");
+            // The same records under a wrong count fail inside the codec too.
+            let bad = compressed_batch(codec, records, 4);
+            assert_eq!(
+                validate_batch(&bad),
+                Err(RecordError::RecordCountMismatch {
+                    declared: 4,
+                    actual: 3
+                }),
+                "{codec}"
+            );
+            let mut cut = records.to_vec();
+            cut.pop();
+            assert!(matches!(
+                validate_batch(&compressed_batch(codec, &cut, 3)),
+                Err(RecordError::TruncatedRecord { index: 2, .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn decompression_bomb_is_refused_by_the_limit() {
+        let zeros = vec![0u8; 4 * 1024 * 1024];
+        let bytes = compressed_batch(Compression::Zstd, &zeros, 1);
+        assert!(bytes.len() < 4096);
+        assert_eq!(
+            validate_batch_with_limit(&bytes, 1024 * 1024),
+            Err(RecordError::Compression(CompressionError::TooLarge {
+                codec: Compression::Zstd,
+                limit: 1024 * 1024
+            }))
+        );
     }
 
     #[test]
