@@ -75,7 +75,7 @@ pub async fn serve(
     }
     match writer.await {
         Ok(Err(e)) if !is_disconnect(&e) => {
-            tracing::warn!(%peer, error = %e, "connection write failed")
+            tracing::warn!(%peer, error = %e, "connection write failed");
         }
         _ => {}
     }

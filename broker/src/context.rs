@@ -6,6 +6,7 @@ use std::sync::Arc;
 use runnel_config::BrokerConfig;
 use tokio_util::sync::CancellationToken;
 
+use crate::producer_ids::ProducerIds;
 use crate::topics::{Topic, TopicError, TopicRegistry};
 
 /// The broker's shared state.
@@ -17,6 +18,8 @@ pub struct BrokerContext {
     pub topics: TopicRegistry,
     /// The address clients reach this broker at (returned by Metadata).
     pub advertised: SocketAddr,
+    /// Idempotent producer ids.
+    pub producer_ids: ProducerIds,
     /// Cancelled when shutdown starts: long-polls answer at once.
     pub shutting_down: CancellationToken,
 }

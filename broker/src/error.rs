@@ -3,6 +3,7 @@
 use runnel_protocol::ErrorCode;
 
 use crate::storage::StorageError;
+use crate::storage::producers::SequenceError;
 use crate::topics::TopicError;
 
 /// Why the broker could not start or stopped with an error.
@@ -14,6 +15,15 @@ pub enum BrokerError {
     /// Loading topics failed.
     #[error(transparent)]
     Topics(#[from] TopicError),
+    /// Producer ids could not be allocated.
+    #[error("cannot persist producer ids in {path}: {source}")]
+    ProducerIds {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// Binding a listener failed.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -33,6 +43,10 @@ pub fn storage_error_code(e: &StorageError) -> ErrorCode {
         StorageError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
         StorageError::StorageFull { .. } => ErrorCode::StorageFull,
         StorageError::Corrupt { .. } => ErrorCode::CorruptData,
+        StorageError::Sequence(SequenceError::OutOfOrder { .. }) => {
+            ErrorCode::OutOfOrderSequenceNumber
+        }
+        StorageError::Sequence(SequenceError::StaleEpoch { .. }) => ErrorCode::InvalidProducerEpoch,
         StorageError::Fenced(_) | StorageError::Locked { .. } | StorageError::Io { .. } => {
             ErrorCode::StorageError
         }

@@ -7,6 +7,7 @@
 //!   flush driver.
 //! - [`server`]: the accept loop and lifecycle; [`connection`]: one client
 //!   connection, pipelined; [`api`]: one module per API.
+//! - [`producer_ids`]: idempotent producer ids.
 //! - [`context`]: state the handlers share; [`error`]: broker errors and
 //!   their wire codes; [`clock`]: wall-clock time.
 
@@ -16,6 +17,7 @@ pub mod connection;
 pub mod context;
 pub mod error;
 pub mod partition;
+pub mod producer_ids;
 pub mod server;
 pub mod storage;
 pub mod topics;

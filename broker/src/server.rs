@@ -17,6 +17,7 @@ use crate::clock::now_ms;
 use crate::connection;
 use crate::context::BrokerContext;
 use crate::error::BrokerError;
+use crate::producer_ids::ProducerIds;
 use crate::storage::{DataDir, OsFs};
 use crate::topics::TopicRegistry;
 
@@ -32,6 +33,7 @@ pub async fn run(
 ) -> Result<(), BrokerError> {
     let started = Instant::now();
     let data_dir = DataDir::open(&config.data_dir)?;
+    let ctx_dir = config.data_dir.clone();
     let clean = data_dir.was_clean();
     let (topics, report) = {
         let path = config.data_dir.clone();
@@ -65,7 +67,9 @@ pub async fn run(
         addr: config.listen,
         source,
     })?;
+    let producer_ids = ProducerIds::open(&ctx_dir)?;
     let ctx = Arc::new(BrokerContext {
+        producer_ids,
         topics,
         advertised: addr,
         config,

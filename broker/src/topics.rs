@@ -407,7 +407,7 @@ impl TopicRegistry {
                 match p.enforce_retention(now_ms) {
                     Ok(n) => deleted += n,
                     Err(e) => {
-                        tracing::error!(topic = topic.name(), partition = p.id(), error = %e, "retention failed")
+                        tracing::error!(topic = topic.name(), partition = p.id(), error = %e, "retention failed");
                     }
                 }
             }

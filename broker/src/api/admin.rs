@@ -187,7 +187,7 @@ pub fn alter_configs(
             for op in &r.ops {
                 match (op.op, &op.value) {
                     (AlterConfigOp::Set, Some(v)) => {
-                        changes.push((op.key.clone(), Some(v.clone())))
+                        changes.push((op.key.clone(), Some(v.clone())));
                     }
                     (AlterConfigOp::Set, None) => {
                         result.error_code = ErrorCode::InvalidConfig;

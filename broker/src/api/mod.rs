@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use runnel_protocol::api::api_versions::ApiVersionsResponse;
-use runnel_protocol::api::error_response::ErrorResponse;
+use runnel_protocol::api::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 use runnel_protocol::{ErrorCode, Request, Response};
 
 use crate::context::BrokerContext;
@@ -24,6 +24,31 @@ pub type PendingResponse = Pin<Box<dyn Future<Output = Option<Response>> + Send>
 
 fn ready(response: Response) -> PendingResponse {
     Box::pin(std::future::ready(Some(response)))
+}
+
+/// InitProducerId: a fresh producer id at epoch 0 (no transactions).
+fn init_producer_id(
+    ctx: &Arc<BrokerContext>,
+    request: &InitProducerIdRequest,
+) -> InitProducerIdResponse {
+    if request.transactional_id.is_some() {
+        return InitProducerIdResponse::error(
+            ErrorCode::InvalidRequest,
+            Some("transactions are not supported; send transactional_id as null".to_owned()),
+        );
+    }
+    match ctx.producer_ids.next() {
+        Ok(producer_id) => InitProducerIdResponse {
+            error_code: ErrorCode::None,
+            error_message: None,
+            producer_id,
+            producer_epoch: 0,
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "cannot allocate a producer id");
+            InitProducerIdResponse::error(ErrorCode::StorageError, Some(e.to_string()))
+        }
+    }
 }
 
 /// Routes a decoded request to its handler.
@@ -45,12 +70,6 @@ pub fn dispatch(ctx: &Arc<BrokerContext>, request: Request) -> PendingResponse {
             Box::pin(async move { Some(Response::Fetch(fetch::handle(&ctx, r).await)) })
         }
         Request::ListOffsets(r) => ready(Response::ListOffsets(list_offsets::handle(ctx, &r))),
-        // Producer ids and sequence tracking are not built yet: answer as for
-        // an API this broker does not serve, which producers take as
-        // "idempotence unavailable".
-        Request::InitProducerId(_) => ready(Response::Error(ErrorResponse::new(
-            ErrorCode::UnsupportedVersion,
-            "InitProducerId is not served by this broker yet",
-        ))),
+        Request::InitProducerId(r) => ready(Response::InitProducerId(init_producer_id(ctx, &r))),
     }
 }

@@ -54,6 +54,10 @@ pub enum StorageError {
         /// What was wrong.
         reason: String,
     },
+    /// An idempotent producer's batch is out of sequence or from a fenced
+    /// epoch.
+    #[error(transparent)]
+    Sequence(#[from] super::producers::SequenceError),
     /// The data directory is locked by another process.
     #[error("data directory {path} is in use by another process{holder}")]
     Locked {

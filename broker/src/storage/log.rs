@@ -27,12 +27,15 @@ use super::config::LogConfig;
 use super::error::{Result, StorageError};
 use super::fs::Fs;
 use super::offset::{Offset, TimestampMs};
+use super::producers::{ProducerStates, SequenceCheck};
 use super::segment::{
     INDEX_EXT, LOG_EXT, Segment, TIME_INDEX_EXT, parse_segment_name, segment_path,
 };
 
 /// Name of the file holding the recovery point.
 const RECOVERY_POINT_FILE: &str = "recovery-point";
+/// Name of the producer-state snapshot.
+const PRODUCER_STATE_FILE: &str = "producer-state";
 /// Attribute bit that marks log-append-time timestamps.
 const LOG_APPEND_TIME_BIT: i16 = 0x08;
 
@@ -115,6 +118,9 @@ pub struct AppendInfo {
     pub record_count: u32,
     /// Bytes stored.
     pub bytes: usize,
+    /// Whether the batch was a retry of one already stored: nothing was
+    /// appended and the offsets are the original ones.
+    pub duplicate: bool,
 }
 
 /// What a read returned.
@@ -165,6 +171,11 @@ pub struct PartitionLog {
     dir_dirty: bool,
     /// Whether the recovery point must be rewritten by the next flush.
     recovery_point_dirty: bool,
+    /// Idempotent producers' sequence state.
+    producers: ProducerStates,
+    /// A producer-state snapshot to write once the data it reflects is
+    /// durable (taken at the last roll).
+    pending_snapshot: Option<Vec<u8>>,
 }
 
 /// A cheap, cloneable read handle of a partition log.
@@ -192,6 +203,8 @@ pub struct FlushJob {
     active: Arc<Segment>,
     /// Recovery point to record once the sealed segments are durable.
     recovery_point: Option<Offset>,
+    /// Producer-state snapshot to write once the sealed segments are durable.
+    producer_snapshot: Option<Vec<u8>>,
     /// The high watermark once this job succeeds.
     target: Offset,
 }
@@ -308,7 +321,7 @@ impl PartitionLog {
         if dir_dirty {
             fs.sync_dir(dir).map_err(|e| StorageError::io(dir, e))?;
         }
-        let log = PartitionLog {
+        let mut log = PartitionLog {
             dir: dir.to_path_buf(),
             fs,
             config,
@@ -318,11 +331,53 @@ impl PartitionLog {
             unsynced: Vec::new(),
             dir_dirty: false,
             recovery_point_dirty: false,
+            producers: ProducerStates::new(),
+            pending_snapshot: None,
         };
         if read_recovery_point(log.fs.as_ref(), dir) != Some(log.active.base()) {
             write_recovery_point(log.fs.as_ref(), dir, log.active.base())?;
         }
+        log.load_producer_state()?;
         Ok((log, report))
+    }
+
+    /// Loads the producer-state snapshot and replays the batch headers
+    /// written after it (all of them without a usable snapshot).
+    fn load_producer_state(&mut self) -> Result<()> {
+        let path = self.dir.join(PRODUCER_STATE_FILE);
+        let end = self.log_end_offset();
+        let start = self.log_start_offset();
+        let (states, from) = match self.fs.read_file(&path) {
+            Ok(bytes) => match ProducerStates::decode_snapshot(&bytes) {
+                Some((s, at)) if at <= end => (s, at.max(start)),
+                _ => {
+                    tracing::warn!(file = %path.display(), "producer-state snapshot unusable; rebuilding from the log");
+                    (ProducerStates::new(), start)
+                }
+            },
+            Err(_) => (ProducerStates::new(), start),
+        };
+        self.producers = states;
+        let reader = self.reader();
+        let mut offset = from;
+        while offset < end {
+            let read = reader.read(offset, 1 << 20)?;
+            if read.records.is_empty() {
+                break;
+            }
+            let mut rest = &read.records[..];
+            while let Ok(h) = BatchHeader::parse(rest) {
+                let Some(base) = Offset::from_i64(h.base_offset) else {
+                    break;
+                };
+                if base >= offset {
+                    self.producers.record(&h, base);
+                }
+                offset = Offset::from_i64(h.last_offset()).map_or(end, |l| l.plus(1));
+                rest = rest.get(h.total_len()..).unwrap_or(&[]);
+            }
+        }
+        Ok(())
     }
 
     /// A read handle that does not borrow the writer.
@@ -374,6 +429,16 @@ impl PartitionLog {
                 max,
             });
         }
+        if let SequenceCheck::Duplicate(original) = self.producers.check(header)? {
+            return Ok(AppendInfo {
+                base_offset: original.base_offset,
+                last_offset: original.last_offset,
+                log_append_time: None,
+                record_count: u32::try_from(header.record_count).unwrap_or(0),
+                bytes: 0,
+                duplicate: true,
+            });
+        }
         let base = Offset(self.shared.log_end.load(Ordering::Acquire));
         if self.should_roll(batch.len() as u64, header.offset_count(), now_ms)? {
             self.roll(now_ms)?;
@@ -395,6 +460,7 @@ impl PartitionLog {
             return Err(e);
         }
         let next = base.plus(header.offset_count());
+        self.producers.record(header, base);
         self.shared.log_end.store(next.0, Ordering::Release);
         Ok(AppendInfo {
             base_offset: base,
@@ -402,6 +468,7 @@ impl PartitionLog {
             log_append_time: self.log_append_time.then_some(now_ms),
             record_count: u32::try_from(header.record_count).unwrap_or(0),
             bytes: batch.len(),
+            duplicate: false,
         })
     }
 
@@ -440,6 +507,7 @@ impl PartitionLog {
         self.unsynced.push(old);
         self.dir_dirty = true;
         self.recovery_point_dirty = true;
+        self.pending_snapshot = Some(self.producers.encode_snapshot(base));
         let mut segments = self.shared.snapshot().as_ref().clone();
         segments.push(new);
         self.shared.replace(segments);
@@ -465,6 +533,7 @@ impl PartitionLog {
             active: Arc::clone(&self.active),
             recovery_point: std::mem::take(&mut self.recovery_point_dirty)
                 .then(|| self.active.base()),
+            producer_snapshot: self.pending_snapshot.take(),
             target,
         })
     }
@@ -535,6 +604,11 @@ impl PartitionLog {
     /// but then the log must be closed again before a clean shutdown.
     pub fn close(&mut self) -> Result<()> {
         self.flush()?;
+        let path = self.dir.join(PRODUCER_STATE_FILE);
+        let snapshot = self.producers.encode_snapshot(self.log_end_offset());
+        self.fs
+            .write_file_atomic(&path, &snapshot)
+            .map_err(|e| StorageError::io(path, e))?;
         self.active.seal()?;
         self.active
             .files()?
@@ -614,6 +688,12 @@ impl FlushJob {
         }
         if let Some(rp) = self.recovery_point {
             write_recovery_point(self.fs.as_ref(), &self.dir, rp)?;
+        }
+        if let Some(snapshot) = &self.producer_snapshot {
+            let path = self.dir.join(PRODUCER_STATE_FILE);
+            self.fs
+                .write_file_atomic(&path, snapshot)
+                .map_err(|e| StorageError::io(path, e))?;
         }
         self.active
             .files()?
@@ -827,7 +907,11 @@ fn write_recovery_point(fs: &dyn Fs, dir: &Path, rp: Offset) -> Result<()> {
 }
 
 #[cfg(test)]
-#[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)]
+#[allow(
+    clippy::cast_possible_wrap,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
 mod tests {
     use super::*;
     use crate::storage::sim::SimFs;
@@ -1185,5 +1269,72 @@ mod tests {
             Some((Offset(39), 1901))
         );
         assert_eq!(r.offset_for_timestamp(1902).unwrap(), None);
+    }
+
+    fn idempotent(pid: i64, seq: i32, values: &[&[u8]]) -> Bytes {
+        let mut b = BatchBuilder::new(BatchOptions {
+            producer_id: pid,
+            producer_epoch: 0,
+            base_sequence: seq,
+            ..BatchOptions::default()
+        })
+        .unwrap();
+        for v in values {
+            b.append(&NewRecord {
+                timestamp: 0,
+                key: None,
+                value: Some(Bytes::copy_from_slice(v)),
+                headers: Vec::new(),
+            })
+            .unwrap();
+        }
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn a_retried_idempotent_batch_gets_its_original_offsets() {
+        let fs = SimFs::new();
+        let (mut log, _) = open(&fs, small_config(), false);
+        let first = idempotent(9, 0, &[b"a", b"b"]);
+        assert_eq!(log.append(&first, 0).unwrap().base_offset, Offset(0));
+        log.append(&idempotent(9, 2, &[b"c"]), 0).unwrap();
+        let retry = log.append(&first, 0).unwrap();
+        assert!(retry.duplicate);
+        assert_eq!(
+            (retry.base_offset, retry.last_offset),
+            (Offset(0), Offset(1))
+        );
+        assert_eq!(log.log_end_offset(), Offset(3));
+        let gap = log.append(&idempotent(9, 7, &[b"x"]), 0).unwrap_err();
+        assert!(matches!(gap, StorageError::Sequence(_)), "{gap}");
+    }
+
+    #[test]
+    fn producer_state_survives_clean_reopen_roll_and_crash() {
+        let fs = SimFs::new();
+        let (mut log, _) = open(&fs, small_config(), false);
+        let mut seq = 0;
+        let mut batches = Vec::new();
+        for i in 0..30 {
+            let b = idempotent(4, seq, &[&[i as u8; 100]]);
+            log.append(&b, 0).unwrap();
+            batches.push(b);
+            seq += 1;
+        }
+        assert!(log.reader().segment_count() > 2, "the workload must roll");
+        log.flush().unwrap();
+        let last = batches.last().unwrap().clone();
+        // Crash: the state comes from the last roll's snapshot plus a replay.
+        let (mut crashed, _) = open(&fs.crash(3), small_config(), false);
+        assert!(crashed.append(&last, 0).unwrap().duplicate);
+        assert!(crashed.append(&idempotent(4, seq, &[b"next"]), 0).is_ok());
+        // Clean close and reopen: from the snapshot alone.
+        log.close().unwrap();
+        let (mut reopened, _) = open(&fs.snapshot(), small_config(), true);
+        assert!(reopened.append(&last, 0).unwrap().duplicate);
+        assert!(matches!(
+            reopened.append(&idempotent(4, seq + 1, &[b"gap"]), 0),
+            Err(StorageError::Sequence(_))
+        ));
     }
 }

@@ -10,6 +10,7 @@
 //! - `mmap`: the only `unsafe` code — shared writable maps.
 //! - `index`, `segment`: sparse indexes and one segment's files.
 //! - [`log`]: [`PartitionLog`], its readers and flush jobs.
+//! - [`producers`]: idempotent-producer sequence state per partition.
 //! - [`data_dir`]: the data directory lock and clean-shutdown marker.
 
 mod config;
@@ -20,6 +21,7 @@ mod index;
 pub mod log;
 mod mmap;
 pub mod offset;
+pub mod producers;
 mod segment;
 pub mod sim;
 

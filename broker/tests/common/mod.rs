@@ -2,7 +2,12 @@
 //! loopback port with a temporary data directory and speaks the protocol to
 //! it through the protocol crate (no client library).
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
