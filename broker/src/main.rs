@@ -12,8 +12,42 @@ use tracing_subscriber::EnvFilter;
 
 /// The Runnel message broker.
 #[derive(Debug, Parser)]
-#[command(name = "runnel-broker", version, about)]
+#[command(
+    name = "runnel-broker",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Offline tools; without one, the broker runs.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Verify every segment and index of a data directory (the broker must
+    /// be stopped); exits 1 if anything is damaged.
+    Check {
+        /// Data directory [default: ./runnel-data].
+        #[arg(long, value_name = "DIR", default_value = "./runnel-data")]
+        data_dir: PathBuf,
+    },
+    /// Print the batches of one segment file (`.log`).
+    Dump {
+        /// The segment file.
+        file: PathBuf,
+        /// Print every record too.
+        #[arg(long)]
+        records: bool,
+    },
+}
+
+/// Flags of the broker itself.
+#[derive(Debug, clap::Args)]
+struct RunArgs {
     /// TOML config file (also RUNNEL_CONFIG).
     #[arg(long, env = "RUNNEL_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -43,6 +77,12 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
+    match args.command {
+        Some(Command::Check { data_dir }) => return check(&data_dir),
+        Some(Command::Dump { file, records }) => return dump(&file, records),
+        None => {}
+    }
+    let args = args.run;
     let overrides = BrokerOverrides {
         data_dir: args.data_dir,
         listen: args.listen,
@@ -69,6 +109,46 @@ fn run() -> anyhow::Result<()> {
         });
         runnel_broker::server::run(config, shutdown, None).await
     })?;
+    Ok(())
+}
+
+fn check(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    use runnel_broker::storage::{DataDir, check};
+    anyhow::ensure!(
+        data_dir.is_dir(),
+        "{} is not a directory",
+        data_dir.display()
+    );
+    let _lock =
+        DataDir::lock(data_dir).context("cannot check a data directory a broker is using")?;
+    let report = check::check_data_dir(data_dir)
+        .with_context(|| format!("cannot read {}", data_dir.display()))?;
+    for problem in &report.problems {
+        println!("DAMAGED {problem}");
+    }
+    println!(
+        "checked {} partitions, {} segments, {} batches, {} bytes: {} problems",
+        report.partitions,
+        report.segments,
+        report.batches,
+        report.bytes,
+        report.problems.len()
+    );
+    anyhow::ensure!(
+        report.problems.is_empty(),
+        "{} problems found",
+        report.problems.len()
+    );
+    Ok(())
+}
+
+fn dump(file: &std::path::Path, records: bool) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let intact = runnel_broker::storage::check::dump_segment(file, records, &mut out)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    std::io::Write::flush(&mut out)?;
+    anyhow::ensure!(intact, "{} is damaged", file.display());
     Ok(())
 }
 

@@ -29,6 +29,21 @@ impl DataDir {
     /// clean-shutdown marker (so a crash from now on is noticed).
     pub fn open(path: &Path) -> Result<DataDir> {
         fs::create_dir_all(path).map_err(|e| StorageError::io(path, e))?;
+        let mut dir = DataDir::lock(path)?;
+        let marker = path.join(CLEAN_SHUTDOWN_FILE);
+        dir.was_clean = marker.exists();
+        if dir.was_clean {
+            fs::remove_file(&marker).map_err(|e| StorageError::io(&marker, e))?;
+            File::open(path)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| StorageError::io(path, e))?;
+        }
+        Ok(dir)
+    }
+
+    /// Takes the lock of an existing directory without touching anything
+    /// else (offline tools).
+    pub fn lock(path: &Path) -> Result<DataDir> {
         let lock_path = path.join(LOCK_FILE);
         let mut lock = OpenOptions::new()
             .read(true)
@@ -61,18 +76,10 @@ impl DataDir {
             writeln!(lock, "{}", std::process::id())
         };
         write_pid(&mut lock).map_err(|e| StorageError::io(&lock_path, e))?;
-        let marker = path.join(CLEAN_SHUTDOWN_FILE);
-        let was_clean = marker.exists();
-        if was_clean {
-            fs::remove_file(&marker).map_err(|e| StorageError::io(&marker, e))?;
-            File::open(path)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| StorageError::io(path, e))?;
-        }
         Ok(DataDir {
             path: path.to_path_buf(),
             _lock: lock,
-            was_clean,
+            was_clean: false,
         })
     }
 

@@ -1337,4 +1337,36 @@ mod tests {
             Err(StorageError::Sequence(_))
         ));
     }
+
+    #[test]
+    fn damaged_batches_on_disk_are_reported_not_served() {
+        let fs = SimFs::new();
+        let (mut log, _) = open(&fs, small_config(), false);
+        let one = batch(0, &[&[5u8; 200]]);
+        for _ in 0..12 {
+            log.append(&one, 0).unwrap();
+        }
+        log.close().unwrap();
+        // Flip a byte inside the second batch of the first (sealed) segment.
+        let path = Path::new("/data/t/0/00000000000000000000.log");
+        fs.corrupt(path, one.len() + 100, &[0xAA]).unwrap();
+        let (log, _) = open(&fs.snapshot(), small_config(), true);
+        let err = log.read(Offset(1), 1).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, StorageError::Corrupt { .. }), "{msg}");
+        assert!(
+            msg.contains("00000000000000000000.log") && msg.contains("offset 1"),
+            "{msg}"
+        );
+        // Other batches, before and after, are still served.
+        assert_eq!(
+            offsets_of(&log.read(Offset(0), 1).unwrap().records),
+            vec![0]
+        );
+        assert_eq!(
+            offsets_of(&log.read(Offset(2), 1).unwrap().records),
+            vec![2]
+        );
+        assert!(log.read(Offset(11), 1).is_ok());
+    }
 }

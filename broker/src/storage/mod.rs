@@ -12,7 +12,9 @@
 //! - [`log`]: [`PartitionLog`], its readers and flush jobs.
 //! - [`producers`]: idempotent-producer sequence state per partition.
 //! - [`data_dir`]: the data directory lock and clean-shutdown marker.
+//! - [`check`]: offline verification and segment dumps.
 
+pub mod check;
 mod config;
 pub mod data_dir;
 mod error;

@@ -327,7 +327,7 @@ mod tests {
         s.record(&b, Offset(13));
         match s.check(&a).unwrap() {
             SequenceCheck::Duplicate(m) => {
-                assert_eq!((m.base_offset, m.last_offset), (Offset(10), Offset(12)))
+                assert_eq!((m.base_offset, m.last_offset), (Offset(10), Offset(12)));
             }
             SequenceCheck::Append => panic!("retry of the first batch must be a duplicate"),
         }

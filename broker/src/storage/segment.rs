@@ -102,6 +102,11 @@ pub(crate) struct Segment {
     bytes_since_index: AtomicU32,
     /// When the segment became active, for `segment.ms`.
     created_ms: TimestampMs,
+    /// Bytes from here on were appended (and validated) by this process, or
+    /// CRC-checked by recovery: reads need not check them again.
+    trusted_from: AtomicU64,
+    /// Bytes below here have been CRC-checked by a read: a contiguous prefix.
+    verified_to: AtomicU64,
 }
 
 impl Segment {
@@ -125,6 +130,8 @@ impl Segment {
             max_timestamp: AtomicI64::new(i64::MIN),
             bytes_since_index: AtomicU32::new(0),
             created_ms,
+            trusted_from: AtomicU64::new(0),
+            verified_to: AtomicU64::new(0),
         }
     }
 
@@ -165,6 +172,7 @@ impl Segment {
         config: &LogConfig,
     ) -> Segment {
         let seg = Segment::new(fs, dir, base, config, 0);
+        seg.trusted_from.store(u64::MAX, Ordering::Release);
         seg.size.store(size, Ordering::Release);
         seg.next_offset.store(next_offset.0, Ordering::Release);
         seg
@@ -179,7 +187,9 @@ impl Segment {
         config: &LogConfig,
         now_ms: TimestampMs,
     ) -> Segment {
-        Segment::new(fs, dir, base, config, now_ms)
+        let seg = Segment::new(fs, dir, base, config, now_ms);
+        seg.trusted_from.store(u64::MAX, Ordering::Release);
+        seg
     }
 
     /// Offset of the first record.
@@ -310,6 +320,7 @@ impl Segment {
                     .time_index
                     .trim()
                     .map_err(|e| self.err(TIME_INDEX_EXT, e))?;
+                self.verified_to.store(size, Ordering::Release);
                 return Ok(files);
             }
         };
@@ -530,6 +541,7 @@ impl Segment {
             self.release();
             return Ok(false);
         }
+        self.trusted_from.store(size, Ordering::Release);
         self.size.store(end.position, Ordering::Release);
         self.next_offset.store(end.next_offset.0, Ordering::Release);
         self.preallocate_indexes()?;
@@ -593,6 +605,7 @@ impl Segment {
         // With an entry at start_pos, the batch there is already indexed.
         self.bytes_since_index.store(0, Ordering::Relaxed);
         let end = self.scan(&files, start_pos, start_offset, keep > 0)?;
+        self.trusted_from.store(start_pos, Ordering::Release);
         if end.position < log_len {
             files
                 .log
@@ -727,7 +740,57 @@ impl Segment {
             }
             at += total;
         }
-        Ok(from.map(|f| window.slice(f..at)))
+        let Some(from) = from else { return Ok(None) };
+        let to = self.verify(&window, start, from, at)?;
+        Ok(Some(window.slice(from..to)))
+    }
+
+    /// CRC-checks the batches of `window[from..to]` (the window starts at
+    /// file position `start`) that neither this process wrote nor an earlier
+    /// read checked, so data damaged on disk is reported, not served.
+    /// Returns where the intact batches end: `to`, or the start of the first
+    /// damaged batch; a damaged first batch is an error naming it.
+    fn verify(&self, window: &Bytes, start: u64, from: usize, to: usize) -> Result<usize> {
+        let (lo, hi) = (start + from as u64, start + to as u64);
+        let verified = self.verified_to.load(Ordering::Acquire);
+        let trusted = self.trusted_from.load(Ordering::Acquire);
+        if hi <= verified || lo >= trusted {
+            return Ok(to);
+        }
+        let mut at = from;
+        while at < to {
+            let pos = start + at as u64;
+            let rest = window.get(at..to).unwrap_or(&[]);
+            let h = self.header_in(rest, pos)?;
+            let total = h.total_len();
+            if pos >= verified && pos < trusted {
+                let batch = rest.get(..total).unwrap_or(&[]);
+                if let Err(e) = check_envelope(batch) {
+                    if at > from {
+                        return Ok(at);
+                    }
+                    tracing::warn!(
+                        segment = %self.path(LOG_EXT).display(),
+                        position = pos,
+                        offset = h.base_offset,
+                        error = %e,
+                        "damaged batch on disk"
+                    );
+                    return Err(self.corrupt(
+                        pos,
+                        &format!(
+                            "batch with base offset {} failed validation: {e}",
+                            h.base_offset
+                        ),
+                    ));
+                }
+            }
+            at += total;
+        }
+        if lo <= verified {
+            self.verified_to.fetch_max(hi, Ordering::AcqRel);
+        }
+        Ok(to)
     }
 
     fn window(&self, files: &SegmentFiles, start: u64, size: u64) -> Result<Bytes> {
