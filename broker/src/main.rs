@@ -95,6 +95,7 @@ fn run() -> anyhow::Result<()> {
         return Ok(());
     }
     init_logging(config.log_format);
+    raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("runnel-worker")
@@ -150,6 +151,24 @@ fn dump(file: &std::path::Path, records: bool) -> anyhow::Result<()> {
     std::io::Write::flush(&mut out)?;
     anyhow::ensure!(intact, "{} is damaged", file.display());
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit: every partition
+/// keeps its active segment's three files open, and every client holds a
+/// socket.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => tracing::debug!(limit = ?limit.maximum, "raised the open-file limit"),
+            Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+        }
+    }
 }
 
 fn init_logging(format: LogFormat) {

@@ -170,9 +170,7 @@ impl<E: Entry> Index<E> {
         let pos = u64::from(n) * u64::from(Self::entry_size());
         let end = pos + E::SIZE as u64;
         if end > self.file.len() {
-            // Only after recovery trimmed the file, or for a sealed index.
-            let grow = u64::from(self.max_entries) * u64::from(Self::entry_size());
-            self.file.allocate(grow.max(end))?;
+            self.file.allocate(self.next_allocation(end))?;
         }
         let mut buf = [0u8; 16];
         entry.encode(&mut buf[..E::SIZE]);
@@ -231,8 +229,19 @@ impl<E: Entry> Index<E> {
 
     /// Grows the file back to its full capacity (reopening for append).
     pub(crate) fn preallocate(&self) -> io::Result<()> {
-        self.file
-            .allocate(u64::from(self.max_entries) * u64::from(Self::entry_size()))
+        let end = u64::from(self.len()) * u64::from(Self::entry_size()) + E::SIZE as u64;
+        self.file.allocate(self.next_allocation(end))
+    }
+
+    /// The file length to allocate so that `end` bytes fit: doubling from
+    /// one page, capped at the index's capacity, so a partition that holds
+    /// little data costs little disk (many partitions would otherwise each
+    /// hold two full-size index files).
+    fn next_allocation(&self, end: u64) -> u64 {
+        const PAGE: u64 = 4096;
+        let cap = u64::from(self.max_entries) * u64::from(Self::entry_size());
+        let doubled = (self.file.len() * 2).max(PAGE);
+        doubled.max(end).min(cap.max(end))
     }
 
     /// Counts the longest well-ordered prefix of entries in `file`, stopping

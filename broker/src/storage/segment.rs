@@ -406,7 +406,12 @@ impl Segment {
         let len = batch.len() as u64;
         let end = pos + len;
         if end > files.log.len() {
-            let target = end.div_ceil(preallocate_bytes.max(1)) * preallocate_bytes.max(1);
+            // Grow geometrically from 64 KiB to `preallocate_bytes` chunks,
+            // so a quiet partition holds little disk and a busy one rarely
+            // calls fallocate.
+            let max = preallocate_bytes.max(1);
+            let chunk = files.log.len().clamp(max.min(64 << 10), max);
+            let target = end.div_ceil(chunk) * chunk;
             files
                 .log
                 .allocate(target.min(self.reserve).max(end))
