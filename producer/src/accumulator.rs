@@ -187,8 +187,8 @@ pub(crate) struct Accumulator {
     producer: Option<(i64, i16)>,
 }
 
-fn min_instant(a: Option<Instant>, b: Instant) -> Option<Instant> {
-    Some(a.map_or(b, |a| a.min(b)))
+fn min_instant(a: Option<Instant>, b: Instant) -> Instant {
+    a.map_or(b, |a| a.min(b))
 }
 
 impl Accumulator {
@@ -394,7 +394,7 @@ impl Accumulator {
                 if hurry || now >= due {
                     queue.ready.extend(queue.open.take());
                 } else {
-                    drained.next_wake = min_instant(drained.next_wake, due);
+                    drained.next_wake = Some(min_instant(drained.next_wake, due));
                 }
             }
             while queue.ready.front().is_some_and(|b| now >= b.deadline) {
@@ -406,7 +406,7 @@ impl Accumulator {
             if let Some(at) = front.retry_at
                 && at > now
             {
-                drained.next_wake = min_instant(drained.next_wake, at);
+                drained.next_wake = Some(min_instant(drained.next_wake, at));
                 continue;
             }
             if !drained.batches.is_empty() && size.saturating_add(front.size()) > max {
@@ -432,7 +432,7 @@ impl Accumulator {
         }
         for batch in expired {
             let error = self.timeout_error(&batch);
-            self.fail_unsent(batch, error);
+            self.fail_unsent(&batch, error);
         }
         drained
     }
@@ -458,11 +458,11 @@ impl Accumulator {
     /// Fails a batch taken from a ready queue (never in flight). A batch
     /// that was sent before has an unknown outcome and a sequence number:
     /// with idempotence, the partition is fenced.
-    fn fail_unsent(&mut self, batch: Batch, error: ProducerError) {
+    fn fail_unsent(&mut self, batch: &Batch, error: ProducerError) {
         if batch.base_sequence.is_some() && batch.attempts > 0 {
             self.fence(&batch.tp, &error);
         }
-        self.finish(&batch, Err(error));
+        self.finish(batch, Err(error));
     }
 
     /// The answer arrived: the batch is written.
@@ -502,7 +502,7 @@ impl Accumulator {
     }
 
     /// The broker refused the batch for good (it was not written).
-    pub fn reject(&mut self, batch: Batch, error: ProducerError) {
+    pub fn reject(&mut self, batch: &Batch, error: ProducerError) {
         let queue = self.partitions.entry(batch.tp.clone()).or_default();
         queue.in_flight = queue.in_flight.saturating_sub(1);
         if let Some(sequence) = batch.base_sequence {
@@ -515,7 +515,7 @@ impl Accumulator {
                 self.fence(&batch.tp, &error);
             }
         }
-        self.finish(&batch, Err(error));
+        self.finish(batch, Err(error));
     }
 
     /// `OUT_OF_ORDER_SEQUENCE_NUMBER`: expected while an earlier batch of
@@ -891,7 +891,7 @@ mod tests {
             .batches
             .remove(0);
         acc.reject(
-            batch,
+            &batch,
             runnel_client::BrokerError::new(ErrorCode::MessageTooLarge, None).into(),
         );
         append(&mut acc, Some(0), 10, now);

@@ -61,11 +61,6 @@ impl BatchCompletion {
         }
     }
 
-    /// Whether the outcome is known.
-    pub fn is_done(&self) -> bool {
-        self.result.get().is_some()
-    }
-
     /// The outcome, or registers the waker in `slot` and returns `Pending`.
     fn poll_result(
         &self,
@@ -199,7 +194,6 @@ mod tests {
             assert_eq!(meta.timestamp, 100 + i);
             assert_eq!(meta.partition, 4);
         }
-        assert!(completion.is_done());
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@
 //! - `sender`: one task per broker turning ready batches into pipelined
 //!   produce requests.
 //! - `delivery`: [`DeliveryFuture`], one shared completion per batch.
-//! - [`error`]: [`ProducerError`].
+//! - [`error`]: why a record failed ([`ProducerError`]).
 //!
 //! # Guarantees
 //! - Records sent one after another to a partition are written in that

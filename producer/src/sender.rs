@@ -90,7 +90,7 @@ async fn send(shared: &Arc<Shared>, node: NodeId, batches: Vec<Batch>) -> Option
     if !broken.is_empty() {
         let mut acc = shared.accumulator();
         for (batch, error) in broken {
-            acc.reject(batch, error);
+            acc.reject(&batch, error);
         }
     }
     if ready.is_empty() {
@@ -172,7 +172,7 @@ async fn settle(
                 if retriable {
                     acc.retry(batch, error.clone(), now);
                 } else {
-                    acc.reject(batch, error.clone());
+                    acc.reject(&batch, error.clone());
                 }
             }
         }
@@ -233,7 +233,7 @@ async fn settle(
                 } else if code.is_retriable() {
                     acc.retry(batch, error, now);
                 } else {
-                    acc.reject(batch, error);
+                    acc.reject(&batch, error);
                 }
             }
         }
