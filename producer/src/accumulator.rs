@@ -262,6 +262,15 @@ impl Accumulator {
         if let Some(error) = &queue.fenced {
             return Err((error.clone(), reserved));
         }
+        if queue.leader.is_none() {
+            // No sender could take the batch; the caller refreshes metadata.
+            let error = runnel_client::BrokerError::new(
+                runnel_protocol::ErrorCode::LeaderNotAvailable,
+                None,
+            )
+            .about(format!("topic {topic:?} partition {partition}"));
+            return Err((error.into(), reserved));
+        }
         if let Some(open) = &mut queue.open {
             let builder = open.builder.as_mut();
             if let Some(builder) = builder
@@ -301,34 +310,10 @@ impl Accumulator {
             }
             return Ok(Append::NeedMemory { record, needed });
         };
-        let id = self.next_id;
-        self.next_id += 1;
-        let options = BatchOptions {
-            compression: self.settings.compression,
-            ..BatchOptions::default()
-        };
-        let mut builder =
-            BatchBuilder::with_capacity(options, needed).map_err(|e| (e.into(), have))?;
-        let delta = builder.append(&record).map_err(|e| (e.into(), have))?;
-        let completion = BatchCompletion::new(Arc::clone(&tp.topic), tp.partition);
-        self.incomplete.insert(id, Arc::clone(&completion));
-        let future = DeliveryFuture::new(Arc::clone(&completion), delta, record.timestamp);
-        let full = builder.estimated_size() >= batch_size;
-        let batch = Batch {
-            id,
-            tp,
-            builder: Some(builder),
-            built: None,
-            record_count: 1,
-            created: now,
-            deadline: now + self.settings.delivery_timeout,
-            completion,
-            reserved: needed,
-            attempts: 0,
-            retry_at: None,
-            base_sequence: None,
-            last_error: None,
-        };
+        let (batch, future) = self
+            .new_batch(tp, &record, needed, now)
+            .map_err(|e| (e.into(), have))?;
+        let full = batch.size() >= batch_size;
         let queue = self.partitions.entry(batch.tp.clone()).or_default();
         if full {
             queue.ready.push_back(batch);
@@ -341,6 +326,43 @@ impl Accumulator {
             notify: queue.leader,
             unused: have - needed,
         })
+    }
+
+    /// A new batch for `tp` holding `record`, reserving `reserved` bytes.
+    fn new_batch(
+        &mut self,
+        tp: TopicPartition,
+        record: &NewRecord,
+        reserved: usize,
+        now: Instant,
+    ) -> Result<(Batch, DeliveryFuture), runnel_protocol::record::BuildError> {
+        let options = BatchOptions {
+            compression: self.settings.compression,
+            ..BatchOptions::default()
+        };
+        let mut builder = BatchBuilder::with_capacity(options, reserved)?;
+        let delta = builder.append(record)?;
+        let id = self.next_id;
+        self.next_id += 1;
+        let completion = BatchCompletion::new(Arc::clone(&tp.topic), tp.partition);
+        self.incomplete.insert(id, Arc::clone(&completion));
+        let future = DeliveryFuture::new(Arc::clone(&completion), delta, record.timestamp);
+        let batch = Batch {
+            id,
+            tp,
+            builder: Some(builder),
+            built: None,
+            record_count: 1,
+            created: now,
+            deadline: now + self.settings.delivery_timeout,
+            completion,
+            reserved,
+            attempts: 0,
+            retry_at: None,
+            base_sequence: None,
+            last_error: None,
+        };
+        Ok((batch, future))
     }
 
     /// The topic's sticky partition; moves on when the current one's batch
@@ -573,7 +595,9 @@ impl Accumulator {
                 continue;
             }
             if let Some(p) = info.partition(runnel_protocol::PartitionId(tp.partition)) {
-                queue.leader = p.leader;
+                // Without a new leader the old one keeps the batches, which
+                // retry there until they succeed or time out.
+                queue.leader = p.leader.or(queue.leader);
                 if let Some(leader) = p.leader
                     && (queue.open.is_some() || !queue.ready.is_empty())
                 {

@@ -117,10 +117,16 @@ impl Shared {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// Call [`Producer::close`] before dropping the last handle: dropping every
+/// handle without it stops the sender tasks once their requests are
+/// answered and abandons records not yet sent.
 #[derive(Debug, Clone)]
 pub struct Producer {
     /// Shared with the sender tasks.
     shared: Arc<Shared>,
+    /// Stops the sender tasks when the last handle is dropped.
+    _stop_on_drop: Arc<tokio_util::sync::DropGuard>,
 }
 
 /// Collects settings and builds a [`Producer`].
@@ -201,14 +207,16 @@ impl ProducerBuilder {
         };
         let mut accumulator = Accumulator::new(settings, Arc::clone(&pool));
         accumulator.set_producer(producer);
+        let shutdown = CancellationToken::new();
         Ok(Producer {
+            _stop_on_drop: Arc::new(shutdown.clone().drop_guard()),
             shared: Arc::new(Shared {
                 config,
                 client,
                 accumulator: Mutex::new(accumulator),
                 pool,
                 senders: Mutex::new(HashMap::new()),
-                shutdown: CancellationToken::new(),
+                shutdown,
             }),
         })
     }
@@ -348,6 +356,11 @@ impl Producer {
                 Err((error, unused)) => {
                     if unused > 0 {
                         shared.pool.add_permits(unused);
+                    }
+                    if let ProducerError::Broker(e) = &error
+                        && runnel_client::invalidates_metadata(e.code)
+                    {
+                        shared.client.invalidate_topic(&topic);
                     }
                     return Err(error);
                 }
