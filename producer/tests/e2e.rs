@@ -159,6 +159,7 @@ async fn keyed_records_land_on_the_kafka_partition() {
         .build()
         .await
         .unwrap();
+    assert!(producer.is_idempotent(), "the broker grants producer ids");
     for key in ["alpha", "beta", "gamma"] {
         let meta = producer
             .send(ProducerRecord::new("keys", "v").key(key))
