@@ -18,6 +18,7 @@ use std::sync::{Arc, RwLock};
 use bytes::Bytes;
 
 use super::mmap::{self, Mapping};
+use super::stats;
 
 /// A file system: creates, lists and removes files and directories.
 pub trait Fs: Send + Sync + fmt::Debug {
@@ -85,6 +86,7 @@ impl Fs for OsFs {
             .truncate(false)
             .open(path)?;
         let len = file.metadata()?.len();
+        stats::file_opened();
         Ok(Arc::new(OsFile {
             path: path.to_path_buf(),
             file,
@@ -121,6 +123,7 @@ impl Fs for OsFs {
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        stats::fsync();
         File::open(path)?.sync_all()
     }
 
@@ -133,6 +136,7 @@ impl Fs for OsFs {
         {
             let mut f = File::create(&tmp)?;
             f.write_all(data)?;
+            stats::fsync();
             f.sync_all()?;
         }
         fs::rename(&tmp, path)?;
@@ -165,6 +169,12 @@ struct OsFile {
     /// when the file outgrows it. Readers clone the `Arc` and never block the
     /// writer for longer than that.
     map: RwLock<Option<Arc<Mapping>>>,
+}
+
+impl Drop for OsFile {
+    fn drop(&mut self) {
+        stats::file_closed();
+    }
 }
 
 impl fmt::Debug for OsFile {
@@ -283,6 +293,7 @@ impl StorageFile for OsFile {
         // On Linux fdatasync writes back pages dirtied through a shared
         // mapping as well as through write(2): both are the same page-cache
         // pages, so no msync is needed first.
+        stats::fsync();
         self.file.sync_data()
     }
 }

@@ -30,6 +30,7 @@ impl Mapping {
     /// Maps the first `len` bytes of `file` (which may extend past its end).
     pub(crate) fn new(file: &File, len: usize) -> io::Result<Mapping> {
         let raw = MmapOptions::new().len(len).map_raw(file)?;
+        super::stats::map_created(raw.len());
         Ok(Mapping { raw })
     }
 
@@ -63,6 +64,13 @@ impl Mapping {
             );
         }
         Ok(())
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // `MmapRaw` unmaps when it drops, right after this.
+        super::stats::map_dropped(self.raw.len());
     }
 }
 
