@@ -13,6 +13,7 @@
 //! - [`producers`]: idempotent-producer sequence state per partition.
 //! - [`data_dir`]: the data directory lock and clean-shutdown marker.
 //! - [`check`]: offline verification and segment dumps.
+//! - [`stats`]: process-wide counters of open files, maps and fsyncs.
 
 pub mod check;
 mod config;
@@ -26,6 +27,7 @@ pub mod offset;
 pub mod producers;
 mod segment;
 pub mod sim;
+pub mod stats;
 
 pub use config::LogConfig;
 pub use data_dir::DataDir;
