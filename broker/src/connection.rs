@@ -14,10 +14,11 @@
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Buf as _, BufMut as _, BytesMut};
 use futures_util::FutureExt as _;
-use runnel_protocol::{FrameOut, IncomingRequest, Response, decode_request_frame};
+use runnel_protocol::{ApiKey, FrameOut, IncomingRequest, Response, decode_request_frame};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, PendingResponse};
 use crate::context::BrokerContext;
+use crate::metrics::{self, RequestTimer};
 
 /// Read buffer size; small requests are parsed out of it without a syscall
 /// each.
@@ -40,6 +42,8 @@ struct InFlight {
     correlation_id: u32,
     /// The response being computed.
     response: PendingResponse,
+    /// Times the request for `runnel_request_duration_seconds`.
+    timer: RequestTimer,
     /// Bytes of the connection's buffer budget the request holds.
     _permit: OwnedSemaphorePermit,
 }
@@ -57,6 +61,18 @@ enum ConnectionError {
     Io(#[from] std::io::Error),
 }
 
+impl ConnectionError {
+    /// The `reason` label of `runnel_connection_errors_total`.
+    fn reason(&self) -> &'static str {
+        match self {
+            ConnectionError::FrameTooLarge { .. } => "frame_too_large",
+            ConnectionError::Truncated { .. } => "truncated_frame",
+            ConnectionError::BadHeader(_) => "malformed_header",
+            ConnectionError::Io(_) => "read_error",
+        }
+    }
+}
+
 /// Serves one connection until the client hangs up, an error closes it, or
 /// `shutdown` fires (then requests already read are still answered).
 pub async fn serve(
@@ -66,16 +82,19 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
+    let _counted = metrics::connection_opened();
     let (rd, wr) = stream.into_split();
     let in_flight = ctx.config.max_in_flight_requests_per_connection.max(1) as usize;
     let (tx, rx) = mpsc::channel::<InFlight>(in_flight);
     let writer = tokio::spawn(write_loop(wr, rx));
-    if let Err(e) = read_loop(rd, tx, &ctx, &shutdown).await {
-        tracing::warn!(%peer, error = %e, "closing connection");
+    if let Err(e) = read_loop(rd, tx, &ctx, &shutdown).await
+        && !matches!(&e, ConnectionError::Io(io) if is_disconnect(io))
+    {
+        metrics::events::connection_failed(peer, e.reason(), &e);
     }
     match writer.await {
         Ok(Err(e)) if !is_disconnect(&e) => {
-            tracing::warn!(%peer, error = %e, "connection write failed");
+            metrics::events::connection_failed(peer, "write_error", &e);
         }
         _ => {}
     }
@@ -109,6 +128,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
             }
         }
+        let received = Instant::now();
         let announced = u32::from_be_bytes(prefix);
         let len = announced as usize;
         if len > max_frame {
@@ -132,7 +152,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 return Err(ConnectionError::Truncated { len });
             }
         }
-        let (correlation_id, response) = match decode_request_frame(body.freeze()) {
+        let (correlation_id, api, response) = match decode_request_frame(body.freeze()) {
             Err(e) => {
                 let reason = e.to_string();
                 if let Some((cid, resp)) = e.to_response() {
@@ -140,6 +160,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         .send(InFlight {
                             correlation_id: cid,
                             response: Box::pin(std::future::ready(Some(resp))),
+                            timer: RequestTimer::new(None, received),
                             _permit: permit,
                         })
                         .await;
@@ -149,21 +170,28 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Ok(IncomingRequest {
                 header,
                 request: Err(e),
-            }) => {
-                tracing::debug!(error = %e, "request rejected");
-                (
-                    header.correlation_id,
-                    Box::pin(std::future::ready(Some(e.to_response()))) as PendingResponse,
-                )
-            }
+            }) => (
+                header.correlation_id,
+                ApiKey::from_code(header.api_key),
+                Box::pin(std::future::ready(Some(e.to_response()))) as PendingResponse,
+            ),
             Ok(IncomingRequest {
                 header,
                 request: Ok(request),
-            }) => (header.correlation_id, api::dispatch(ctx, request)),
+            }) => {
+                let api = request.api_key();
+                let started = Instant::now();
+                let response = api::dispatch(ctx, request);
+                if api == ApiKey::Produce {
+                    metrics::produce_stages(received, started, Instant::now());
+                }
+                (header.correlation_id, Some(api), response)
+            }
         };
         let in_flight = InFlight {
             correlation_id,
             response,
+            timer: RequestTimer::new(api, received),
             _permit: permit,
         };
         if tx.send(in_flight).await.is_err() {
@@ -206,7 +234,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 None => break,
             },
         };
-        if let Some(frame) = encode(first.correlation_id, first.response.await) {
+        let response = first.response.await;
+        first.timer.finish(response.as_ref());
+        if let Some(frame) = encode(first.correlation_id, response) {
             frames.push(frame);
         }
         // Gather responses that are already complete into the same write.
@@ -215,6 +245,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             let Ok(mut more) = rx.try_recv() else { break };
             match (&mut more.response).now_or_never() {
                 Some(response) => {
+                    more.timer.finish(response.as_ref());
                     if let Some(frame) = encode(more.correlation_id, response) {
                         bytes += frame.len();
                         frames.push(frame);

@@ -10,12 +10,18 @@
 //! - [`producer_ids`]: idempotent producer ids.
 //! - [`context`]: state the handlers share; [`error`]: broker errors and
 //!   their wire codes; [`clock`]: wall-clock time.
+//! - [`metrics`]: Prometheus metrics (`docs/METRICS.md`); [`http`]: the
+//!   metrics listener (`/metrics`, `/health`); [`log_limit`]: rate-limited
+//!   logging of client-provoked errors.
 
 pub mod api;
 pub mod clock;
 pub mod connection;
 pub mod context;
 pub mod error;
+pub mod http;
+pub mod log_limit;
+pub mod metrics;
 pub mod partition;
 pub mod producer_ids;
 pub mod server;

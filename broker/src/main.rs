@@ -57,9 +57,18 @@ struct RunArgs {
     /// Address for the native protocol [default: 127.0.0.1:9170].
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
-    /// Address for Prometheus metrics [default: 127.0.0.1:9171].
+    /// Address for Prometheus metrics and the health check (`/metrics`,
+    /// `/health`) [default: 127.0.0.1:9171].
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    /// Log line format [default: text; config `log_format`, env
+    /// RUNNEL_LOG_FORMAT].
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
+    /// Collect no metrics (`/metrics` answers 404, `/health` still works).
+    /// For measuring what metrics cost.
+    #[arg(long, hide = true)]
+    no_metrics: bool,
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     print_config: bool,
@@ -88,14 +97,24 @@ fn run() -> anyhow::Result<()> {
         listen: args.listen,
         metrics_listen: args.metrics_listen,
     };
-    let config = BrokerConfig::load(args.config.as_deref(), std::env::vars_os(), &overrides)
+    let mut config = BrokerConfig::load(args.config.as_deref(), std::env::vars_os(), &overrides)
         .context("invalid configuration")?;
+    match args.log_format.as_deref() {
+        Some("json") => config.log_format = LogFormat::Json,
+        Some(_) => config.log_format = LogFormat::Text,
+        None => {}
+    }
     if args.print_config {
         print!("{}", config.to_toml_string()?);
         return Ok(());
     }
     init_logging(config.log_format);
     raise_open_file_limit();
+    let prometheus = if args.no_metrics {
+        None
+    } else {
+        Some(runnel_broker::metrics::install()?)
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("runnel-worker")
@@ -108,7 +127,7 @@ fn run() -> anyhow::Result<()> {
             wait_for_signal().await;
             signals.cancel();
         });
-        runnel_broker::server::run(config, shutdown, None).await
+        runnel_broker::server::run(config, shutdown, None, prometheus).await
     })?;
     Ok(())
 }

@@ -12,12 +12,16 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use runnel_protocol::record::BatchHeader;
 use tokio::sync::watch;
 
-use crate::storage::{AppendInfo, LogConfig, LogReader, Offset, PartitionLog, StorageError};
+use crate::metrics::durability::FlushMark;
+use crate::metrics::{self, DurabilityLag, DurabilityTracker, TopicMetrics};
+use crate::storage::{
+    AppendInfo, FlushJob, LogConfig, LogReader, Offset, PartitionLog, StorageError,
+};
 
 /// A partition of a topic.
 #[derive(Debug)]
@@ -36,6 +40,10 @@ pub struct Partition {
     flushing: AtomicBool,
     /// `flush.ms`, or 0 for continuous flushing.
     flush_interval_ms: AtomicU64,
+    /// The topic's traffic counters, resolved once.
+    traffic: TopicMetrics,
+    /// Bytes appended and not yet durable, for the durability-lag gauges.
+    durability: DurabilityTracker,
 }
 
 /// Why waiting for durability ended without it.
@@ -55,7 +63,9 @@ impl Partition {
     pub fn new(topic: Arc<str>, id: u32, log: PartitionLog, flush_ms: Option<u64>) -> Arc<Self> {
         let reader = log.reader();
         let hw = watch::Sender::new(reader.high_watermark().0);
+        metrics::events::partition_opened();
         let p = Arc::new(Partition {
+            traffic: TopicMetrics::new(&topic),
             topic,
             id,
             log: Mutex::new(log),
@@ -63,6 +73,7 @@ impl Partition {
             hw,
             flushing: AtomicBool::new(false),
             flush_interval_ms: AtomicU64::new(flush_ms.unwrap_or(0)),
+            durability: DurabilityTracker::default(),
         });
         if flush_ms.is_some() {
             p.spawn_interval_flusher();
@@ -85,6 +96,17 @@ impl Partition {
         &self.reader
     }
 
+    /// The topic's traffic counters.
+    pub fn traffic(&self) -> &TopicMetrics {
+        &self.traffic
+    }
+
+    /// Bytes appended and not yet durable, and the age of the oldest, as of
+    /// `now_ms`.
+    pub fn durability_lag(&self, now_ms: i64) -> DurabilityLag {
+        self.durability.lag(now_ms)
+    }
+
     fn lock(&self) -> MutexGuard<'_, PartitionLog> {
         self.log
             .lock()
@@ -99,7 +121,17 @@ impl Partition {
         header: &BatchHeader,
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
-        let info = self.lock().append_validated(batch, header, now_ms)?;
+        let info = {
+            let mut log = self.lock();
+            let info = log.append_validated(batch, header, now_ms)?;
+            if !info.duplicate {
+                self.durability.appended(info.bytes as u64, now_ms);
+            }
+            info
+        };
+        if !info.duplicate {
+            self.traffic.appended(info.record_count, info.bytes);
+        }
         if self.flush_interval_ms.load(Ordering::Relaxed) == 0 {
             self.schedule_flush();
         }
@@ -137,18 +169,12 @@ impl Partition {
     /// Flushes until nothing is waiting. Runs on a blocking thread.
     fn flush_loop(&self) {
         loop {
-            let job = self.lock().begin_flush();
-            match job {
-                Some(job) => match job.run() {
-                    Ok(hw) => {
-                        self.hw.send_replace(hw.0);
-                    }
-                    Err(_) => {
-                        // Fenced: wake every waiter so it sees the error.
-                        self.hw.send_modify(|_| {});
+            match self.begin_flush() {
+                Some((job, mark)) => {
+                    if !self.run_flush(job, mark) {
                         return;
                     }
-                },
+                }
                 None => {
                     self.flushing.store(false, Ordering::Release);
                     // An append may have slipped in after begin_flush found
@@ -168,13 +194,33 @@ impl Partition {
 
     /// Flushes once, now, on the calling (blocking) thread.
     fn flush_once(&self) {
-        let job = self.lock().begin_flush();
-        if let Some(job) = job {
-            match job.run() {
-                Ok(hw) => {
-                    self.hw.send_replace(hw.0);
-                }
-                Err(_) => self.hw.send_modify(|_| {}),
+        if let Some((job, mark)) = self.begin_flush() {
+            self.run_flush(job, mark);
+        }
+    }
+
+    /// Captures a flush job and what it covers, under the writer's lock.
+    fn begin_flush(&self) -> Option<(FlushJob, FlushMark)> {
+        let mut log = self.lock();
+        let job = log.begin_flush()?;
+        Some((job, self.durability.flush_captured()))
+    }
+
+    /// Runs a captured flush without the writer's lock and publishes the new
+    /// high watermark. On failure (the partition is fenced) wakes every
+    /// waiter so it sees the error, and returns `false`.
+    fn run_flush(&self, job: FlushJob, mark: FlushMark) -> bool {
+        let started = Instant::now();
+        match job.run() {
+            Ok(hw) => {
+                metrics::flush_finished(started);
+                self.durability.flush_succeeded(mark);
+                self.hw.send_replace(hw.0);
+                true
+            }
+            Err(_) => {
+                self.hw.send_modify(|_| {});
+                false
             }
         }
     }
@@ -234,6 +280,9 @@ impl Partition {
     /// Closes the log cleanly (shutdown): flush, trim, sync.
     pub fn close(&self) -> Result<(), StorageError> {
         self.flush_interval_ms.store(0, Ordering::Release);
-        self.lock().close()
+        let mut log = self.lock();
+        log.close()?;
+        self.durability.all_durable();
+        Ok(())
     }
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use metrics_exporter_prometheus::PrometheusHandle;
 use runnel_config::BrokerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
@@ -17,6 +18,9 @@ use crate::clock::now_ms;
 use crate::connection;
 use crate::context::BrokerContext;
 use crate::error::BrokerError;
+use crate::http::MetricsListener;
+use crate::metrics::events::{self, RejectReason};
+use crate::metrics::{self, Health, Telemetry};
 use crate::producer_ids::ProducerIds;
 use crate::storage::{DataDir, OsFs};
 use crate::topics::TopicRegistry;
@@ -25,14 +29,38 @@ use crate::topics::TopicRegistry;
 const RETENTION_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Runs the broker until `shutdown` is cancelled. `ready` receives the bound
-/// address once the broker serves.
+/// address once the broker serves. `prometheus` is the handle of the
+/// recorder installed by [`metrics::install`]; without one the metrics
+/// listener serves only `/health`.
+///
+/// The metrics listener starts right after the data directory is locked,
+/// before recovery, so recovery can be watched (`/health` answers 503 until
+/// the native listener is bound).
 pub async fn run(
     config: BrokerConfig,
     shutdown: CancellationToken,
     ready: Option<oneshot::Sender<SocketAddr>>,
+    prometheus: Option<PrometheusHandle>,
 ) -> Result<(), BrokerError> {
     let started = Instant::now();
+    tracing::info!(
+        version = metrics::VERSION,
+        commit = metrics::COMMIT,
+        data_dir = %config.data_dir.display(),
+        listen = %config.listen,
+        metrics_listen = %config.metrics_listen,
+        metrics = prometheus.is_some(),
+        "starting"
+    );
     let data_dir = DataDir::open(&config.data_dir)?;
+    let telemetry = Arc::new(Telemetry::new(prometheus, config.metrics_per_partition));
+    let metrics_listener =
+        MetricsListener::bind(config.metrics_listen, Arc::clone(&telemetry)).await?;
+    tracing::info!(addr = %metrics_listener.local_addr()?, "metrics listening");
+    let metrics_stop = CancellationToken::new();
+    // Stops the metrics listener however `run` returns.
+    let _metrics_stop_guard = metrics_stop.clone().drop_guard();
+    let metrics_task = tokio::spawn(metrics_listener.serve(metrics_stop.clone()));
     let ctx_dir = config.data_dir.clone();
     let clean = data_dir.was_clean();
     let (topics, report) = {
@@ -47,16 +75,7 @@ pub async fn run(
             source: std::io::Error::other(e),
         })??
     };
-    tracing::info!(
-        data_dir = %config.data_dir.display(),
-        clean_shutdown = clean,
-        topics = report.topics,
-        partitions = report.partitions,
-        recovered_partitions = report.recovered_partitions,
-        truncated_bytes = report.truncated_bytes,
-        elapsed_ms = started.elapsed().as_millis(),
-        "recovery complete"
-    );
+    events::recovery_finished(&config.data_dir, clean, &report, started.elapsed());
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| BrokerError::Bind {
@@ -75,6 +94,8 @@ pub async fn run(
         config,
         shutting_down: CancellationToken::new(),
     });
+    telemetry.attach(Arc::clone(&ctx));
+    telemetry.set_health(Health::Ready);
     tracing::info!(%addr, "listening");
     if let Some(ready) = ready {
         let _ = ready.send(addr);
@@ -86,6 +107,7 @@ pub async fn run(
     accept_loop(&listener, &ctx, &tracker, &connections, &shutdown).await;
     drop(listener);
     tracing::info!("shutting down: no new connections; finishing requests in flight");
+    telemetry.set_health(Health::ShuttingDown);
     connections.cancel();
     ctx.shutting_down.cancel();
     tracker.close();
@@ -112,6 +134,8 @@ pub async fn run(
         }
         Err(e) => tracing::error!(error = %e, "shutdown was not clean; the next start recovers"),
     }
+    metrics_stop.cancel();
+    let _ = metrics_task.await;
     Ok(())
 }
 
@@ -123,8 +147,6 @@ async fn accept_loop(
     shutdown: &CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(ctx.config.max_connections as usize));
-    let mut last_refusal_log: Option<Instant> = None;
-    let mut refused_since_log = 0u64;
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -140,12 +162,11 @@ async fn accept_loop(
             }
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            refused_since_log += 1;
-            if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-                tracing::warn!(%peer, refused = refused_since_log, max_connections = ctx.config.max_connections, "refusing connections: max_connections reached");
-                last_refusal_log = Some(Instant::now());
-                refused_since_log = 0;
-            }
+            events::connection_rejected(
+                peer,
+                RejectReason::MaxConnections,
+                ctx.config.max_connections,
+            );
             drop(stream);
             continue;
         };

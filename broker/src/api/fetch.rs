@@ -13,6 +13,7 @@ use runnel_protocol::{ErrorCode, PartitionId};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::clock::now_ms;
 use crate::context::BrokerContext;
 use crate::error::{error_chain, storage_error_code};
 use crate::partition::Partition;
@@ -38,6 +39,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, request: FetchRequest) -> FetchRes
             || watchers.is_empty()
             || ctx.shutting_down.is_cancelled()
         {
+            record_delivery(&request, &resolved, &response);
             return response;
         }
         let mut changed: FuturesUnordered<_> =
@@ -46,6 +48,19 @@ pub async fn handle(ctx: &Arc<BrokerContext>, request: FetchRequest) -> FetchRes
             _ = changed.next() => {}
             () = tokio::time::sleep_until(deadline) => {}
             () = ctx.shutting_down.cancelled() => {}
+        }
+    }
+}
+
+/// Counts the records the response delivers, per topic, and their
+/// delivery latency (see [`crate::metrics::TopicMetrics::delivered`]).
+fn record_delivery(request: &FetchRequest, resolved: &Resolved, response: &FetchResponse) {
+    let now = now_ms();
+    for ((t, parts), out) in request.topics.iter().zip(resolved).zip(&response.topics) {
+        for ((p, (part, _)), r) in t.partitions.iter().zip(parts).zip(&out.partitions) {
+            if let Some(part) = part {
+                part.traffic().delivered(p.fetch_offset, &r.records, now);
+            }
         }
     }
 }
@@ -195,9 +210,6 @@ fn read_partition(
                 ),
                 other => error_chain(other),
             });
-            if !matches!(e, StorageError::OffsetOutOfRange { .. }) {
-                tracing::warn!(topic = part.topic(), partition = part.id(), error = %e, "read failed");
-            }
         }
     }
     resp

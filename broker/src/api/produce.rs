@@ -11,7 +11,7 @@ use runnel_protocol::api::produce::{
     Acks, NO_VALUE, ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse,
 };
 use runnel_protocol::record::{BatchHeader, Batches, Compression, RecordError, validate_batch};
-use runnel_protocol::{ErrorCode, PartitionId, Response};
+use runnel_protocol::{ApiKey, ErrorCode, PartitionId, Response};
 
 use super::PendingResponse;
 use crate::clock::now_ms;
@@ -84,6 +84,8 @@ pub fn handle(ctx: &Arc<BrokerContext>, request: ProduceRequest) -> PendingRespo
         response.topics.push(out);
     }
     if request.acks == Acks::None {
+        // No answer will carry the outcome, so count and log it here.
+        crate::metrics::request_outcome(Some(ApiKey::Produce), &Response::Produce(response));
         return Box::pin(std::future::ready(None));
     }
     let timeout = Duration::from_millis(u64::from(request.timeout_ms));
@@ -137,13 +139,11 @@ fn append(
     let mut end = Offset(0);
     let mut append_time = None;
     for (bytes, header) in &batches {
-        let info = p.append(bytes, header, now).map_err(|e| {
-            let code = storage_error_code(&e);
-            if code != ErrorCode::StorageFull {
-                tracing::warn!(topic = p.topic(), partition = p.id(), error = %e, "append failed");
-            }
-            (code, error_chain(&e))
-        })?;
+        // The failure is logged (rate-limited) with the response, by
+        // `metrics::request_outcome`.
+        let info = p
+            .append(bytes, header, now)
+            .map_err(|e| (storage_error_code(&e), error_chain(&e)))?;
         first.get_or_insert(info.base_offset);
         end = info.last_offset.plus(1);
         append_time = info.log_append_time;

@@ -34,6 +34,8 @@ use runnel_protocol::{ErrorCode, PartitionId, ResponseHeader, decode_response_as
 pub struct Broker {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The metrics listener (`/metrics`, `/health`).
+    pub metrics_addr: SocketAddr,
     pub data_dir: PathBuf,
     /// Everything the broker logged so far.
     pub log: Arc<Mutex<String>>,
@@ -76,22 +78,36 @@ impl Broker {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                // "metrics listening addr=..." comes first, then
+                // "listening addr=..." for the native protocol.
                 if line.contains("listening")
                     && let Some(addr) = line.split("addr=").nth(1)
                 {
-                    let _ = tx.send(addr.split_whitespace().next().unwrap_or("").to_owned());
+                    let addr = addr.split_whitespace().next().unwrap_or("").to_owned();
+                    let _ = tx.send((line.contains("metrics listening"), addr));
                 }
                 let mut l = sink.lock().unwrap();
                 l.push_str(&line);
                 l.push('\n');
             }
         });
-        let addr = rx
-            .recv_timeout(Duration::from_mins(1))
-            .unwrap_or_else(|_| panic!("broker did not start: {}", log.lock().unwrap()));
+        let (mut addr, mut metrics_addr) = (None, None);
+        while addr.is_none() {
+            let (is_metrics, a) = rx
+                .recv_timeout(Duration::from_mins(1))
+                .unwrap_or_else(|_| panic!("broker did not start: {}", log.lock().unwrap()));
+            if is_metrics {
+                metrics_addr = Some(a);
+            } else {
+                addr = Some(a);
+            }
+        }
+        let metrics_addr =
+            metrics_addr.unwrap_or_else(|| panic!("no metrics address: {}", log.lock().unwrap()));
         Broker {
             child,
-            addr: addr.parse().unwrap(),
+            metrics_addr: metrics_addr.parse().unwrap(),
+            addr: addr.unwrap().parse().unwrap(),
             data_dir: dir.to_path_buf(),
             log,
             tmp: None,
@@ -117,6 +133,11 @@ impl Broker {
     pub fn kill(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+
+    /// `GET path` on the metrics listener: (status code, body).
+    pub fn http_get(&self, path: &str) -> (u16, String) {
+        http_get(self.metrics_addr, path)
     }
 
     /// Whether the process is still running.
@@ -161,6 +182,22 @@ impl Drop for Broker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `GET path` over HTTP/1.1 on `addr`: (status code, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_mins(1))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line: {head}"));
+    (status, body.to_owned())
 }
 
 /// A blocking protocol connection.

@@ -1,0 +1,351 @@
+//! [`Telemetry`]: what the metrics listener serves — the recorder's
+//! families, the families computed at scrape time, and the health state.
+//!
+//! Per-partition gauges are computed here, by walking the topic registry
+//! when `/metrics` is requested, so the append path pays nothing for them.
+//! With `metrics_per_partition = false` they are aggregated per topic and
+//! carry no `partition` label: offsets, sizes, segment counts and unflushed
+//! bytes are summed, the durability lag is the maximum; consumer-group lag
+//! likewise (records summed, seconds the maximum).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use super::groups::{self, GroupMetricsSource};
+use super::names::{self, Family};
+use super::process;
+use super::text::{TextWriter, Value};
+use crate::clock::now_ms;
+use crate::context::BrokerContext;
+use crate::storage::stats;
+use crate::topics::TopicRegistry;
+
+/// Whether the broker serves, as `/health` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Recovering the logs or binding the listener: not yet serving.
+    Starting,
+    /// Recovery finished and the native listener is bound.
+    Ready,
+    /// Shutdown has begun: no new connections.
+    ShuttingDown,
+}
+
+impl Health {
+    fn from_u8(v: u8) -> Health {
+        match v {
+            1 => Health::Ready,
+            2 => Health::ShuttingDown,
+            _ => Health::Starting,
+        }
+    }
+
+    const fn as_u8(self) -> u8 {
+        match self {
+            Health::Starting => 0,
+            Health::Ready => 1,
+            Health::ShuttingDown => 2,
+        }
+    }
+}
+
+/// The metrics listener's state. Shared by the server (which moves the
+/// health along and attaches the broker once it is up) and the HTTP
+/// listener (which renders scrapes and answers health checks).
+#[derive(Debug)]
+pub struct Telemetry {
+    /// The installed recorder's handle; `None` when metrics are disabled,
+    /// and then `/metrics` answers 404.
+    prometheus: Option<PrometheusHandle>,
+    /// `metrics_per_partition`: label per-partition families with their
+    /// partition, or aggregate them per topic.
+    per_partition: bool,
+    /// [`Health`] as a number, read without a lock by health checks.
+    health: AtomicU8,
+    /// The broker, once recovery finished; scrapes before that report only
+    /// the process and the recorder's families.
+    broker: OnceLock<Arc<BrokerContext>>,
+    /// The group coordinator, once it registers.
+    groups: RwLock<Option<Arc<dyn GroupMetricsSource>>>,
+}
+
+impl Telemetry {
+    /// `prometheus` is the handle of the installed recorder (`None`:
+    /// metrics disabled).
+    pub fn new(prometheus: Option<PrometheusHandle>, per_partition: bool) -> Self {
+        Telemetry {
+            prometheus,
+            per_partition,
+            health: AtomicU8::new(Health::Starting.as_u8()),
+            broker: OnceLock::new(),
+            groups: RwLock::new(None),
+        }
+    }
+
+    /// Whether metrics are collected and served.
+    pub fn enabled(&self) -> bool {
+        self.prometheus.is_some()
+    }
+
+    /// The health state.
+    pub fn health(&self) -> Health {
+        Health::from_u8(self.health.load(Ordering::Acquire))
+    }
+
+    /// Moves the health state.
+    pub fn set_health(&self, health: Health) {
+        self.health.store(health.as_u8(), Ordering::Release);
+    }
+
+    /// Makes the broker's topics visible to scrapes (once; later calls are
+    /// ignored).
+    pub fn attach(&self, broker: Arc<BrokerContext>) {
+        let _ = self.broker.set(broker);
+    }
+
+    /// Registers the group coordinator, replacing any earlier one.
+    pub fn set_group_source(&self, source: Arc<dyn GroupMetricsSource>) {
+        *self
+            .groups
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(source);
+    }
+
+    /// Drains the recorder's histogram samples into their buckets, so
+    /// memory stays bounded between scrapes. Run it every few seconds.
+    pub fn run_upkeep(&self) {
+        if let Some(p) = &self.prometheus {
+            p.run_upkeep();
+        }
+    }
+
+    /// The text exposition of every family, or `None` when metrics are
+    /// disabled. Reads `/proc` and walks every partition: call it on a
+    /// blocking thread.
+    pub fn render(&self) -> Option<String> {
+        let prometheus = self.prometheus.as_ref()?;
+        let mut out = prometheus.render();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        let now = now_ms();
+        let mut w = TextWriter::new(&mut out);
+        if let Some(broker) = self.broker.get() {
+            write_partitions(&mut w, &broker.topics, self.per_partition, now);
+            let source = self
+                .groups
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            if let Some(source) = source {
+                write_groups(
+                    &mut w,
+                    &broker.topics,
+                    &source.snapshot(),
+                    self.per_partition,
+                    now,
+                );
+            }
+        }
+        write_storage(&mut w);
+        write_process(&mut w, &process::read());
+        w.finish();
+        Some(out)
+    }
+}
+
+/// A family and how to read its value from a row.
+type Column<R> = (&'static Family, fn(&R) -> Value);
+
+/// One partition's storage gauges, or a topic's aggregate of them.
+#[derive(Debug, Default)]
+struct PartitionRow {
+    /// Topic name.
+    topic: String,
+    /// The partition number as a label value; `None` for a topic aggregate.
+    partition: Option<String>,
+    /// Log start offset (summed over a topic).
+    start: u64,
+    /// Log end offset (summed).
+    end: u64,
+    /// High watermark (summed).
+    hw: u64,
+    /// Bytes stored (summed).
+    size: u64,
+    /// Segments (summed).
+    segments: u64,
+    /// Unflushed bytes (summed).
+    unflushed: u64,
+    /// Durability lag in seconds (the maximum).
+    lag: f64,
+}
+
+fn write_partitions(w: &mut TextWriter<'_>, topics: &TopicRegistry, per_partition: bool, now: i64) {
+    let list = topics.list();
+    let mut rows: Vec<PartitionRow> = Vec::new();
+    let mut partitions = 0u64;
+    let mut fenced = 0u64;
+    for topic in &list {
+        let mut agg = PartitionRow {
+            topic: topic.name().to_owned(),
+            ..PartitionRow::default()
+        };
+        for p in topic.partitions() {
+            partitions += 1;
+            let r = p.reader();
+            if r.fenced().is_some() {
+                fenced += 1;
+            }
+            let lag = p.durability_lag(now);
+            let row = PartitionRow {
+                topic: topic.name().to_owned(),
+                partition: Some(p.id().to_string()),
+                start: r.log_start_offset().0,
+                end: r.log_end_offset().0,
+                hw: r.high_watermark().0,
+                size: r.size_bytes(),
+                segments: r.segment_count() as u64,
+                unflushed: lag.unflushed_bytes,
+                lag: lag.seconds,
+            };
+            if per_partition {
+                rows.push(row);
+            } else {
+                agg.start += row.start;
+                agg.end += row.end;
+                agg.hw += row.hw;
+                agg.size += row.size;
+                agg.segments += row.segments;
+                agg.unflushed += row.unflushed;
+                agg.lag = agg.lag.max(row.lag);
+            }
+        }
+        if !per_partition {
+            rows.push(agg);
+        }
+    }
+    let columns: [Column<PartitionRow>; 7] = [
+        (&names::LOG_START_OFFSET, |r| Value::Int(r.start)),
+        (&names::LOG_END_OFFSET, |r| Value::Int(r.end)),
+        (&names::HIGH_WATERMARK, |r| Value::Int(r.hw)),
+        (&names::LOG_SIZE, |r| Value::Int(r.size)),
+        (&names::LOG_SEGMENTS, |r| Value::Int(r.segments)),
+        (&names::LOG_UNFLUSHED, |r| Value::Int(r.unflushed)),
+        (&names::DURABILITY_LAG, |r| Value::Float(r.lag)),
+    ];
+    for (family, value) in columns {
+        for row in &rows {
+            match &row.partition {
+                Some(p) => w.sample(
+                    family,
+                    &[("topic", &row.topic), ("partition", p)],
+                    value(row),
+                ),
+                None => w.sample(family, &[("topic", &row.topic)], value(row)),
+            }
+        }
+    }
+    w.sample(&names::FENCED_PARTITIONS, &[], Value::Int(fenced));
+    w.sample(&names::TOPICS, &[], Value::Int(list.len() as u64));
+    w.sample(&names::PARTITIONS, &[], Value::Int(partitions));
+}
+
+/// One group's lag on a partition (or a topic, aggregated).
+#[derive(Debug, Clone, Copy, Default)]
+struct Lag {
+    /// Records behind the log end.
+    records: u64,
+    /// Age of the first unconsumed record, in seconds.
+    seconds: f64,
+}
+
+fn write_groups(
+    w: &mut TextWriter<'_>,
+    topics: &TopicRegistry,
+    groups: &[groups::GroupSnapshot],
+    per_partition: bool,
+    now: i64,
+) {
+    // (group, topic, partition label) → lag; a BTreeMap keeps the output
+    // stable and merges partitions when aggregating per topic.
+    let mut lags: BTreeMap<(&str, &str, Option<String>), Lag> = BTreeMap::new();
+    for g in groups {
+        for c in &g.committed {
+            if c.offset < 0 {
+                continue; // nothing committed yet
+            }
+            let Some(topic) = topics.get(&c.topic) else {
+                continue; // the topic was deleted
+            };
+            let Some(p) = topic.partition(c.partition) else {
+                continue;
+            };
+            let (records, seconds) = groups::partition_lag(p.reader(), c.offset, now);
+            let key = (
+                g.group.as_str(),
+                c.topic.as_str(),
+                per_partition.then(|| c.partition.to_string()),
+            );
+            let lag = lags.entry(key).or_default();
+            lag.records += records;
+            lag.seconds = lag.seconds.max(seconds);
+        }
+    }
+    w.sample(&names::GROUPS, &[], Value::Int(groups.len() as u64));
+    for g in groups {
+        w.sample(
+            &names::GROUP_MEMBERS,
+            &[("group", &g.group)],
+            Value::Int(g.members),
+        );
+    }
+    let columns: [Column<Lag>; 2] = [
+        (&names::GROUP_LAG, |l| Value::Int(l.records)),
+        (&names::GROUP_LAG_SECONDS, |l| Value::Float(l.seconds)),
+    ];
+    for (family, value) in columns {
+        for ((group, topic, partition), lag) in &lags {
+            match partition {
+                Some(p) => w.sample(
+                    family,
+                    &[("group", group), ("topic", topic), ("partition", p)],
+                    value(lag),
+                ),
+                None => w.sample(family, &[("group", group), ("topic", topic)], value(lag)),
+            }
+        }
+    }
+}
+
+fn write_storage(w: &mut TextWriter<'_>) {
+    let s = stats::snapshot();
+    w.sample(&names::OPEN_FILES, &[], Value::Int(s.open_files()));
+    w.sample(&names::MAPS, &[], Value::Int(s.live_maps()));
+    w.sample(&names::MAPPED_BYTES, &[], Value::Int(s.mapped_bytes));
+    w.sample(&names::FSYNCS, &[], Value::Int(s.fsyncs));
+}
+
+fn write_process(w: &mut TextWriter<'_>, p: &process::ProcessStats) {
+    let ints: [(&'static Family, Option<u64>); 6] = [
+        (&names::MEMORY_MAPS, p.memory_maps),
+        (&names::MEMORY_MAPS_LIMIT, p.memory_maps_limit),
+        (&names::RESIDENT_MEMORY, p.resident_bytes),
+        (&names::VIRTUAL_MEMORY, p.virtual_bytes),
+        (&names::OPEN_FDS, p.open_fds),
+        (&names::MAX_FDS, p.max_fds),
+    ];
+    for (family, value) in ints {
+        if let Some(v) = value {
+            w.sample(family, &[], Value::Int(v));
+        }
+    }
+    if let Some(v) = p.cpu_seconds {
+        w.sample(&names::CPU_SECONDS, &[], Value::Float(v));
+    }
+    if let Some(v) = p.start_time_seconds {
+        w.sample(&names::START_TIME, &[], Value::Float(v));
+    }
+}
