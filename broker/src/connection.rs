@@ -87,7 +87,7 @@ pub async fn serve(
     let in_flight = ctx.config.max_in_flight_requests_per_connection.max(1) as usize;
     let (tx, rx) = mpsc::channel::<InFlight>(in_flight);
     let writer = tokio::spawn(write_loop(wr, rx));
-    if let Err(e) = read_loop(rd, tx, &ctx, &shutdown).await
+    if let Err(e) = read_loop(rd, tx, &ctx, &shutdown, peer).await
         && !matches!(&e, ConnectionError::Io(io) if is_disconnect(io))
     {
         metrics::events::connection_failed(peer, e.reason(), &e);
@@ -110,6 +110,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     tx: mpsc::Sender<InFlight>,
     ctx: &Arc<BrokerContext>,
     shutdown: &CancellationToken,
+    peer: SocketAddr,
 ) -> Result<(), ConnectionError> {
     let mut rd = BufReader::with_capacity(READ_BUFFER, rd);
     let max_frame = ctx.config.max_frame_bytes as usize;
@@ -181,7 +182,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }) => {
                 let api = request.api_key();
                 let started = Instant::now();
-                let response = api::dispatch(ctx, request);
+                let origin = api::RequestOrigin {
+                    client_id: &header.client_id,
+                    peer,
+                };
+                let response = api::dispatch(ctx, request, &origin);
                 if api == ApiKey::Produce {
                     metrics::produce_stages(received, started, Instant::now());
                 }

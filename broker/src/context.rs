@@ -6,6 +6,7 @@ use std::sync::Arc;
 use runnel_config::BrokerConfig;
 use tokio_util::sync::CancellationToken;
 
+use crate::group::GroupCoordinator;
 use crate::producer_ids::ProducerIds;
 use crate::topics::{Topic, TopicError, TopicRegistry};
 
@@ -20,6 +21,8 @@ pub struct BrokerContext {
     pub advertised: SocketAddr,
     /// Idempotent producer ids.
     pub producer_ids: ProducerIds,
+    /// The group coordinator: membership, assignment, committed offsets.
+    pub groups: Arc<GroupCoordinator>,
     /// Cancelled when shutdown starts: long-polls answer at once.
     pub shutting_down: CancellationToken,
 }

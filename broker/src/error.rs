@@ -2,6 +2,7 @@
 
 use runnel_protocol::ErrorCode;
 
+use crate::group::GroupStoreError;
 use crate::storage::StorageError;
 use crate::storage::producers::SequenceError;
 use crate::topics::TopicError;
@@ -15,6 +16,9 @@ pub enum BrokerError {
     /// Loading topics failed.
     #[error(transparent)]
     Topics(#[from] TopicError),
+    /// Loading the groups log failed.
+    #[error(transparent)]
+    Groups(#[from] GroupStoreError),
     /// Producer ids could not be allocated.
     #[error("cannot persist producer ids in {path}: {source}")]
     ProducerIds {

@@ -7,7 +7,8 @@
 //!   flush driver.
 //! - [`server`]: the accept loop and lifecycle; [`connection`]: one client
 //!   connection, pipelined; [`api`]: one module per API.
-//! - [`producer_ids`]: idempotent producer ids.
+//! - [`producer_ids`]: idempotent producer ids; [`group`]: the group
+//!   coordinator (membership, assignment, committed offsets).
 //! - [`context`]: state the handlers share; [`error`]: broker errors and
 //!   their wire codes; [`clock`]: wall-clock time.
 //! - [`metrics`]: Prometheus metrics (`docs/METRICS.md`); [`http`]: the
@@ -19,6 +20,7 @@ pub mod clock;
 pub mod connection;
 pub mod context;
 pub mod error;
+pub mod group;
 pub mod http;
 pub mod log_limit;
 pub mod metrics;

@@ -18,6 +18,7 @@ use crate::clock::now_ms;
 use crate::connection;
 use crate::context::BrokerContext;
 use crate::error::BrokerError;
+use crate::group::{CoordinatorConfig, GroupCoordinator, StoreConfig, TopicMetadata};
 use crate::http::MetricsListener;
 use crate::metrics::events::{self, RejectReason};
 use crate::metrics::{self, Health, Telemetry};
@@ -76,6 +77,7 @@ pub async fn run(
         })??
     };
     events::recovery_finished(&config.data_dir, clean, &report, started.elapsed());
+    let groups = load_groups(&config, clean).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| BrokerError::Bind {
@@ -89,12 +91,14 @@ pub async fn run(
     let producer_ids = ProducerIds::open(&ctx_dir)?;
     let ctx = Arc::new(BrokerContext {
         producer_ids,
+        groups,
         topics,
         advertised: addr,
         config,
         shutting_down: CancellationToken::new(),
     });
     telemetry.attach(Arc::clone(&ctx));
+    telemetry.set_group_source(Arc::clone(&ctx.groups) as _);
     telemetry.set_health(Health::Ready);
     tracing::info!(%addr, "listening");
     if let Some(ready) = ready {
@@ -104,6 +108,8 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let connections = shutdown.child_token();
     spawn_retention(&ctx, &tracker, connections.clone());
+    let topics: Arc<dyn TopicMetadata + Send + Sync> = Arc::clone(&ctx) as _;
+    tracker.spawn(Arc::clone(&ctx.groups).run_expiry(topics, connections.clone()));
     accept_loop(&listener, &ctx, &tracker, &connections, &shutdown).await;
     drop(listener);
     tracing::info!("shutting down: no new connections; finishing requests in flight");
@@ -118,15 +124,7 @@ pub async fn run(
             "requests still running at the shutdown timeout; closing anyway"
         );
     }
-    let ctx2 = Arc::clone(&ctx);
-    let closed = tokio::task::spawn_blocking(move || ctx2.topics.close_all())
-        .await
-        .unwrap_or_else(|e| {
-            Err(crate::storage::StorageError::io(
-                ".",
-                std::io::Error::other(e),
-            ))
-        });
+    let closed = close_logs(&ctx).await;
     match closed {
         Ok(()) => {
             data_dir.mark_clean()?;
@@ -137,6 +135,58 @@ pub async fn run(
     metrics_stop.cancel();
     let _ = metrics_task.await;
     Ok(())
+}
+
+/// Closes every partition log and the groups log (flush, trim, sync), off
+/// the async threads.
+async fn close_logs(ctx: &Arc<BrokerContext>) -> Result<(), BrokerError> {
+    let ctx = Arc::clone(ctx);
+    tokio::task::spawn_blocking(move || {
+        let topics = ctx.topics.close_all().map_err(BrokerError::from);
+        let groups = ctx.groups.close().map_err(BrokerError::from);
+        topics.and(groups)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(BrokerError::from(crate::storage::StorageError::io(
+            ".",
+            std::io::Error::other(e),
+        )))
+    })
+}
+
+/// Opens and replays the groups log (before serving, off the async
+/// threads).
+async fn load_groups(
+    config: &BrokerConfig,
+    clean: bool,
+) -> Result<Arc<GroupCoordinator>, BrokerError> {
+    let path = config.data_dir.clone();
+    let coordinator = CoordinatorConfig::from_broker(config);
+    let (groups, report) = tokio::task::spawn_blocking(move || {
+        GroupCoordinator::open(
+            Arc::new(OsFs),
+            &path,
+            clean,
+            coordinator,
+            StoreConfig::default(),
+            now_ms(),
+        )
+    })
+    .await
+    .map_err(|e| BrokerError::Bind {
+        addr: config.listen,
+        source: std::io::Error::other(e),
+    })??;
+    tracing::info!(
+        groups = report.groups,
+        members = report.members,
+        offsets = report.offsets,
+        records = report.records,
+        truncated_bytes = report.truncated_bytes,
+        "group coordinator loaded"
+    );
+    Ok(groups)
 }
 
 async fn accept_loop(

@@ -54,10 +54,9 @@ macro_rules! api_keys {
     };
 }
 
-/// Version range of an API served at version 0 only.
+/// Version range of an API served at version 0 only. (A reserved key would
+/// be listed with `None`.)
 const V0: Option<RangeInclusive<u16>> = Some(0..=0);
-/// Marks a reserved key.
-const RESERVED: Option<RangeInclusive<u16>> = None;
 
 api_keys! {
     /// Append record batches to partitions.
@@ -68,16 +67,16 @@ api_keys! {
     ListOffsets = 2, V0;
     /// Brokers, topics and partitions.
     Metadata = 3, V0;
-    /// Reserved, not yet served: commit consumer group offsets.
-    OffsetCommit = 8, RESERVED;
-    /// Reserved, not yet served: read committed consumer group offsets.
-    OffsetFetch = 9, RESERVED;
-    /// Reserved, not yet served: find the coordinator of a group.
-    FindCoordinator = 10, RESERVED;
-    /// Reserved, not yet served: describe consumer groups.
-    DescribeGroups = 15, RESERVED;
-    /// Reserved, not yet served: list consumer groups.
-    ListGroups = 16, RESERVED;
+    /// Commit consumer group offsets (fenced by member id and epoch).
+    OffsetCommit = 8, V0;
+    /// Read committed consumer group offsets.
+    OffsetFetch = 9, V0;
+    /// Find the coordinator of a group.
+    FindCoordinator = 10, V0;
+    /// Describe consumer groups: members, assignments, state and lag.
+    DescribeGroups = 15, V0;
+    /// List consumer groups.
+    ListGroups = 16, V0;
     /// The APIs and versions the broker serves.
     ApiVersions = 18, V0;
     /// Create topics.
@@ -88,14 +87,14 @@ api_keys! {
     InitProducerId = 22, V0;
     /// Read topic or broker configuration.
     DescribeConfigs = 32, V0;
-    /// Reserved, not yet served: delete consumer groups.
-    DeleteGroups = 42, RESERVED;
+    /// Delete consumer groups without members, with their offsets.
+    DeleteGroups = 42, V0;
     /// Change configuration incrementally (set or reset individual keys).
     AlterConfigs = 44, V0;
-    /// Reserved, not yet served: join, heartbeat and leave a consumer group in
-    /// one call; the broker decides membership and assignment and the answer
-    /// carries the member's assignment.
-    ConsumerGroupHeartbeat = 68, RESERVED;
+    /// Join, heartbeat and leave a consumer group in one call; the broker
+    /// decides membership and assignment and the answer carries the member's
+    /// assignment.
+    ConsumerGroupHeartbeat = 68, V0;
 }
 
 impl ApiKey {
@@ -150,12 +149,19 @@ mod tests {
                 ApiKey::Fetch,
                 ApiKey::ListOffsets,
                 ApiKey::Metadata,
+                ApiKey::OffsetCommit,
+                ApiKey::OffsetFetch,
+                ApiKey::FindCoordinator,
+                ApiKey::DescribeGroups,
+                ApiKey::ListGroups,
                 ApiKey::ApiVersions,
                 ApiKey::CreateTopics,
                 ApiKey::DeleteTopics,
                 ApiKey::InitProducerId,
                 ApiKey::DescribeConfigs,
+                ApiKey::DeleteGroups,
                 ApiKey::AlterConfigs,
+                ApiKey::ConsumerGroupHeartbeat,
             ]
         );
         for key in served {
@@ -165,10 +171,19 @@ mod tests {
     }
 
     #[test]
-    fn reserved_keys_support_no_version() {
-        assert!(!ApiKey::ConsumerGroupHeartbeat.is_served());
-        assert!(!ApiKey::ConsumerGroupHeartbeat.supports(0));
-        assert_eq!(ApiKey::ConsumerGroupHeartbeat.code(), 68);
+    fn group_keys_keep_kafkas_numbers() {
+        let expected = [
+            (ApiKey::OffsetCommit, 8),
+            (ApiKey::OffsetFetch, 9),
+            (ApiKey::FindCoordinator, 10),
+            (ApiKey::DescribeGroups, 15),
+            (ApiKey::ListGroups, 16),
+            (ApiKey::DeleteGroups, 42),
+            (ApiKey::ConsumerGroupHeartbeat, 68),
+        ];
+        for (key, code) in expected {
+            assert_eq!(key.code(), code, "{}", key.name());
+        }
     }
 
     #[test]

@@ -183,6 +183,11 @@ error_codes! {
     /// The group member named an assignor the broker does not have.
     UnsupportedAssignor = 112, "UNSUPPORTED_ASSIGNOR", false,
         "the assignor is not supported by the broker";
+    /// A commit or offset read carries an epoch older than the member's
+    /// current one: the member is still in the group, but its assignment
+    /// moved on since.
+    StaleMemberEpoch = 113, "STALE_MEMBER_EPOCH", false,
+        "the member epoch is older than the member's current one; heartbeat, then retry for partitions still owned";
     /// The disk is full; appends fail until space is freed.
     StorageFull = 1000, "STORAGE_FULL", true, "the broker's disk is full";
     /// Stored data failed its checksum on the way out.
@@ -231,6 +236,7 @@ mod tests {
             (ErrorCode::InvalidRequest, 42),
             (ErrorCode::StorageError, 56),
             (ErrorCode::FencedMemberEpoch, 110),
+            (ErrorCode::StaleMemberEpoch, 113),
             (ErrorCode::UnknownServerError, -1),
         ];
         for (code, number) in expected {

@@ -18,14 +18,21 @@ use bytes::Bytes;
 use crate::api::ApiRequest;
 use crate::api::alter_configs::AlterConfigsRequest;
 use crate::api::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::api::consumer_group_heartbeat::ConsumerGroupHeartbeatRequest;
 use crate::api::create_topics::CreateTopicsRequest;
+use crate::api::delete_groups::DeleteGroupsRequest;
 use crate::api::delete_topics::DeleteTopicsRequest;
 use crate::api::describe_configs::DescribeConfigsRequest;
+use crate::api::describe_groups::DescribeGroupsRequest;
 use crate::api::error_response::ErrorResponse;
 use crate::api::fetch::FetchRequest;
+use crate::api::find_coordinator::FindCoordinatorRequest;
 use crate::api::init_producer_id::InitProducerIdRequest;
+use crate::api::list_groups::ListGroupsRequest;
 use crate::api::list_offsets::ListOffsetsRequest;
 use crate::api::metadata::MetadataRequest;
+use crate::api::offset_commit::OffsetCommitRequest;
+use crate::api::offset_fetch::OffsetFetchRequest;
 use crate::api::produce::{Acks, ProduceRequest};
 use crate::api_key::ApiKey;
 use crate::error_code::ErrorCode;
@@ -194,6 +201,13 @@ requests! {
     Fetch(FetchRequest),
     ListOffsets(ListOffsetsRequest),
     InitProducerId(InitProducerIdRequest),
+    FindCoordinator(FindCoordinatorRequest),
+    ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
+    ListGroups(ListGroupsRequest),
+    DescribeGroups(DescribeGroupsRequest),
+    DeleteGroups(DeleteGroupsRequest),
 }
 
 impl Request {
@@ -309,6 +323,13 @@ pub(crate) mod tests {
             api::fetch::tests::arb_request().prop_map(Request::from),
             api::list_offsets::tests::arb_request().prop_map(Request::from),
             api::init_producer_id::tests::arb_request().prop_map(Request::from),
+            api::find_coordinator::tests::arb_request().prop_map(Request::from),
+            api::consumer_group_heartbeat::tests::arb_request().prop_map(Request::from),
+            api::offset_commit::tests::arb_request().prop_map(Request::from),
+            api::offset_fetch::tests::arb_request().prop_map(Request::from),
+            api::list_groups::tests::arb_request().prop_map(Request::from),
+            api::describe_groups::tests::arb_request().prop_map(Request::from),
+            api::delete_groups::tests::arb_request().prop_map(Request::from),
         ]
     }
 
@@ -331,15 +352,38 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn reserved_api_key_is_not_served() {
-        let err = decode_request(ApiKey::FindCoordinator.code(), 0, Bytes::new()).unwrap_err();
-        assert_eq!(
-            err,
-            MessageError::NotServed {
-                api: ApiKey::FindCoordinator
+    fn reserved_api_keys_are_not_served() {
+        for api in ApiKey::ALL.iter().copied().filter(|k| !k.is_served()) {
+            let err = decode_request(api.code(), 0, Bytes::new()).unwrap_err();
+            assert_eq!(err, MessageError::NotServed { api });
+            assert_eq!(err.error_code(), ErrorCode::UnsupportedVersion);
+        }
+    }
+
+    #[test]
+    fn every_served_api_decodes() {
+        for api in ApiKey::ALL.iter().copied().filter(|k| k.is_served()) {
+            let err = decode_request(api.code(), 0, Bytes::from_static(&[0xff; 3]));
+            assert!(
+                !matches!(
+                    err,
+                    Err(MessageError::NotServed { .. } | MessageError::UnsupportedVersion { .. })
+                ),
+                "{api}"
+            );
+            if let Err(MessageError::Malformed { source, .. }) = &err {
+                assert!(
+                    !matches!(
+                        source,
+                        DecodeError::Invalid {
+                            what: "api_key",
+                            ..
+                        }
+                    ),
+                    "{api} has no decoder"
+                );
             }
-        );
-        assert_eq!(err.error_code(), ErrorCode::UnsupportedVersion);
+        }
     }
 
     #[test]

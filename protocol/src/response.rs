@@ -18,14 +18,21 @@ use bytes::Bytes;
 use crate::api::ApiRequest;
 use crate::api::alter_configs::AlterConfigsResponse;
 use crate::api::api_versions::ApiVersionsResponse;
+use crate::api::consumer_group_heartbeat::ConsumerGroupHeartbeatResponse;
 use crate::api::create_topics::CreateTopicsResponse;
+use crate::api::delete_groups::DeleteGroupsResponse;
 use crate::api::delete_topics::DeleteTopicsResponse;
 use crate::api::describe_configs::DescribeConfigsResponse;
+use crate::api::describe_groups::DescribeGroupsResponse;
 use crate::api::error_response::ErrorResponse;
 use crate::api::fetch::FetchResponse;
+use crate::api::find_coordinator::FindCoordinatorResponse;
 use crate::api::init_producer_id::InitProducerIdResponse;
+use crate::api::list_groups::ListGroupsResponse;
 use crate::api::list_offsets::ListOffsetsResponse;
 use crate::api::metadata::MetadataResponse;
+use crate::api::offset_commit::OffsetCommitResponse;
+use crate::api::offset_fetch::OffsetFetchResponse;
 use crate::api::produce::ProduceResponse;
 use crate::api_key::ApiKey;
 use crate::frame::FrameOut;
@@ -58,15 +65,17 @@ macro_rules! responses {
             }
 
             fn decode_served(api: ApiKey, body: Bytes) -> Result<Self, DecodeError> {
-                match api {
-                    $(ApiKey::$key => <$ty>::decode_body(body).map(Response::$variant),)*
-                    // `check_version` admits only served keys, all listed above.
-                    _ => Err(DecodeError::Invalid {
-                        what: "api_key",
-                        offset: 0,
-                        reason: "no decoder for this api",
-                    }),
-                }
+                $(
+                    if api == ApiKey::$key {
+                        return <$ty>::decode_body(body).map(Response::$variant);
+                    }
+                )*
+                // `check_version` admits only served keys, all listed above.
+                Err(DecodeError::Invalid {
+                    what: "api_key",
+                    offset: 0,
+                    reason: "no decoder for this api",
+                })
             }
         }
 
@@ -100,6 +109,13 @@ responses! {
     Fetch(FetchResponse) = Fetch,
     ListOffsets(ListOffsetsResponse) = ListOffsets,
     InitProducerId(InitProducerIdResponse) = InitProducerId,
+    FindCoordinator(FindCoordinatorResponse) = FindCoordinator,
+    ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse) = ConsumerGroupHeartbeat,
+    OffsetCommit(OffsetCommitResponse) = OffsetCommit,
+    OffsetFetch(OffsetFetchResponse) = OffsetFetch,
+    ListGroups(ListGroupsResponse) = ListGroups,
+    DescribeGroups(DescribeGroupsResponse) = DescribeGroups,
+    DeleteGroups(DeleteGroupsResponse) = DeleteGroups,
 }
 
 impl From<ErrorResponse> for Response {
@@ -180,11 +196,18 @@ pub(crate) mod tests {
             api::fetch::tests::arb_response().prop_map(Response::from),
             api::list_offsets::tests::arb_response().prop_map(Response::from),
             api::init_producer_id::tests::arb_response().prop_map(Response::from),
+            api::find_coordinator::tests::arb_response().prop_map(Response::from),
+            api::consumer_group_heartbeat::tests::arb_response().prop_map(Response::from),
+            api::offset_commit::tests::arb_response().prop_map(Response::from),
+            api::offset_fetch::tests::arb_response().prop_map(Response::from),
+            api::list_groups::tests::arb_response().prop_map(Response::from),
+            api::describe_groups::tests::arb_response().prop_map(Response::from),
+            api::delete_groups::tests::arb_response().prop_map(Response::from),
             api::error_response::tests::arb_response().prop_map(Response::from),
         ]
     }
 
-    fn served() -> impl Iterator<Item = ApiKey> {
+    fn served() -> impl Iterator<Item = ApiKey> + Clone {
         ApiKey::ALL.iter().copied().filter(|k| k.is_served())
     }
 
@@ -227,10 +250,12 @@ pub(crate) mod tests {
 
     #[test]
     fn reserved_and_unsupported_are_rejected() {
-        assert!(matches!(
-            decode_response(ApiKey::OffsetCommit, 0, Bytes::new()),
-            Err(MessageError::NotServed { .. })
-        ));
+        for api in ApiKey::ALL.iter().copied().filter(|k| !k.is_served()) {
+            assert!(matches!(
+                decode_response(api, 0, Bytes::new()),
+                Err(MessageError::NotServed { .. })
+            ));
+        }
         assert!(matches!(
             decode_response(ApiKey::Fetch, 1, Bytes::new()),
             Err(MessageError::UnsupportedVersion { .. })
@@ -261,16 +286,16 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn error_responses_are_never_mistaken(api_index in 0usize..9, code in any::<i16>(), message in ".{0,80}") {
-            let api = served().nth(api_index).unwrap();
+        fn error_responses_are_never_mistaken(api_index in 0usize..ApiKey::ALL.len(), code in any::<i16>(), message in ".{0,80}") {
+            let api = served().cycle().nth(api_index).unwrap();
             let error = ErrorResponse::new(ErrorCode::from_code(code), message);
             let body = error.encode_body().unwrap();
             prop_assert_eq!(decode_response(api, 0, body).unwrap(), Response::Error(error));
         }
 
         #[test]
-        fn arbitrary_bodies_never_panic(api_index in 0usize..9, bytes in arb_input()) {
-            let api = served().nth(api_index).unwrap();
+        fn arbitrary_bodies_never_panic(api_index in 0usize..ApiKey::ALL.len(), bytes in arb_input()) {
+            let api = served().cycle().nth(api_index).unwrap();
             let _ = decode_response(api, 0, Bytes::from(bytes));
         }
     }

@@ -13,8 +13,14 @@ use runnel_protocol::api::alter_configs::{
     AlterableConfig,
 };
 use runnel_protocol::api::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
+use runnel_protocol::api::consumer_group_heartbeat::{
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, TopicPartitions,
+};
 use runnel_protocol::api::create_topics::{
     ConfigEntry, CreatableTopic, CreatableTopicResult, CreateTopicsRequest, CreateTopicsResponse,
+};
+use runnel_protocol::api::delete_groups::{
+    DeletableGroupResult, DeleteGroupsRequest, DeleteGroupsResponse,
 };
 use runnel_protocol::api::delete_topics::{
     DeletableTopicResult, DeleteTopicsRequest, DeleteTopicsResponse,
@@ -23,18 +29,34 @@ use runnel_protocol::api::describe_configs::{
     DescribeConfigsEntry, DescribeConfigsRequest, DescribeConfigsResource, DescribeConfigsResponse,
     DescribeConfigsResult, ResourceType,
 };
+use runnel_protocol::api::describe_groups::{
+    DescribeGroupsRequest, DescribeGroupsResponse, DescribedGroup, DescribedMember,
+    GroupOffsetsTopic, GroupPartitionOffset,
+};
 use runnel_protocol::api::error_response::ErrorResponse;
 use runnel_protocol::api::fetch::{
     FetchPartition, FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopic,
     FetchTopicResponse, IsolationLevel,
 };
+use runnel_protocol::api::find_coordinator::{
+    Coordinator, CoordinatorKeyType, FindCoordinatorRequest, FindCoordinatorResponse,
+};
 use runnel_protocol::api::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
+use runnel_protocol::api::list_groups::{ListGroupsRequest, ListGroupsResponse, ListedGroup};
 use runnel_protocol::api::list_offsets::{
     ListOffsetsPartition, ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse,
     ListOffsetsTopic, ListOffsetsTopicResponse, OffsetSpec,
 };
 use runnel_protocol::api::metadata::{
     BrokerMetadata, MetadataRequest, MetadataResponse, PartitionMetadata, TopicMetadata,
+};
+use runnel_protocol::api::offset_commit::{
+    OffsetCommitPartition, OffsetCommitPartitionResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetCommitTopic, OffsetCommitTopicResponse,
+};
+use runnel_protocol::api::offset_fetch::{
+    OffsetFetchPartitionResponse, OffsetFetchRequest, OffsetFetchResponse, OffsetFetchTopic,
+    OffsetFetchTopicResponse,
 };
 use runnel_protocol::api::produce::{
     Acks, ProducePartition, ProducePartitionResponse, ProduceRequest, ProduceResponse,
@@ -442,6 +464,253 @@ fn init_producer_id() {
             error_message: None,
             producer_id: 4_000,
             producer_epoch: 0,
+        }
+        .into(),
+    );
+}
+
+fn topic_partitions(topic: &str, partitions: &[u32]) -> TopicPartitions {
+    TopicPartitions {
+        topic: topic.into(),
+        partitions: partitions.iter().copied().map(PartitionId).collect(),
+    }
+}
+
+#[test]
+fn find_coordinator() {
+    check_request(
+        "find_coordinator_request",
+        FindCoordinatorRequest {
+            key_type: CoordinatorKeyType::Group,
+            keys: vec!["billing".into()],
+        }
+        .into(),
+    );
+    check_response(
+        "find_coordinator_response",
+        ApiKey::FindCoordinator,
+        &FindCoordinatorResponse {
+            coordinators: vec![Coordinator {
+                key: "billing".into(),
+                error_code: ErrorCode::None,
+                error_message: None,
+                node_id: Some(node(0)),
+                host: "127.0.0.1".into(),
+                port: 9170,
+            }],
+        }
+        .into(),
+    );
+}
+
+#[test]
+fn consumer_group_heartbeat() {
+    check_request(
+        "consumer_group_heartbeat_request",
+        ConsumerGroupHeartbeatRequest {
+            group_id: "billing".into(),
+            member_id: String::new(),
+            member_epoch: 0,
+            instance_id: None,
+            rack_id: Some("rack-a".into()),
+            rebalance_timeout_ms: 300_000,
+            session_timeout_ms: 45_000,
+            subscribed_topic_names: Some(vec!["orders".into()]),
+            server_assignor: Some("sticky".into()),
+            owned_partitions: Some(vec![]),
+        }
+        .into(),
+    );
+    check_response(
+        "consumer_group_heartbeat_response",
+        ApiKey::ConsumerGroupHeartbeat,
+        &ConsumerGroupHeartbeatResponse {
+            error_code: ErrorCode::None,
+            error_message: None,
+            member_id: "3f2a9c".into(),
+            member_epoch: 1,
+            heartbeat_interval_ms: 3_000,
+            assignment: Some(vec![topic_partitions("orders", &[0, 1, 2])]),
+        }
+        .into(),
+    );
+}
+
+#[test]
+fn offset_commit() {
+    check_request(
+        "offset_commit_request",
+        OffsetCommitRequest {
+            group_id: "billing".into(),
+            member_id: "3f2a9c".into(),
+            member_epoch: 1,
+            topics: vec![OffsetCommitTopic {
+                name: "orders".into(),
+                partitions: vec![OffsetCommitPartition {
+                    partition: PartitionId(0),
+                    committed_offset: 101,
+                    committed_metadata: Some("host-1".into()),
+                }],
+            }],
+        }
+        .into(),
+    );
+    check_response(
+        "offset_commit_response",
+        ApiKey::OffsetCommit,
+        &OffsetCommitResponse {
+            topics: vec![OffsetCommitTopicResponse {
+                name: "orders".into(),
+                partitions: vec![OffsetCommitPartitionResponse {
+                    partition: PartitionId(0),
+                    error_code: ErrorCode::None,
+                    error_message: None,
+                }],
+            }],
+        }
+        .into(),
+    );
+}
+
+#[test]
+fn offset_fetch() {
+    check_request(
+        "offset_fetch_request",
+        OffsetFetchRequest {
+            group_id: "billing".into(),
+            member_id: "3f2a9c".into(),
+            member_epoch: 1,
+            topics: Some(vec![OffsetFetchTopic {
+                name: "orders".into(),
+                partitions: vec![PartitionId(0), PartitionId(1)],
+            }]),
+        }
+        .into(),
+    );
+    check_response(
+        "offset_fetch_response",
+        ApiKey::OffsetFetch,
+        &OffsetFetchResponse {
+            topics: vec![OffsetFetchTopicResponse {
+                name: "orders".into(),
+                partitions: vec![
+                    OffsetFetchPartitionResponse {
+                        partition: PartitionId(0),
+                        committed_offset: 101,
+                        committed_metadata: Some("host-1".into()),
+                        error_code: ErrorCode::None,
+                        error_message: None,
+                    },
+                    OffsetFetchPartitionResponse {
+                        partition: PartitionId(1),
+                        committed_offset: -1,
+                        committed_metadata: None,
+                        error_code: ErrorCode::None,
+                        error_message: None,
+                    },
+                ],
+            }],
+            error_code: ErrorCode::None,
+            error_message: None,
+        }
+        .into(),
+    );
+}
+
+#[test]
+fn list_groups() {
+    check_request(
+        "list_groups_request",
+        ListGroupsRequest {
+            states_filter: vec![],
+        }
+        .into(),
+    );
+    check_response(
+        "list_groups_response",
+        ApiKey::ListGroups,
+        &ListGroupsResponse {
+            groups: vec![ListedGroup {
+                group_id: "billing".into(),
+                group_state: "Stable".into(),
+                member_count: 2,
+            }],
+        }
+        .into(),
+    );
+}
+
+#[test]
+fn describe_groups() {
+    check_request(
+        "describe_groups_request",
+        DescribeGroupsRequest {
+            group_ids: vec!["billing".into()],
+        }
+        .into(),
+    );
+    check_response(
+        "describe_groups_response",
+        ApiKey::DescribeGroups,
+        &DescribeGroupsResponse {
+            groups: vec![DescribedGroup {
+                group_id: "billing".into(),
+                error_code: ErrorCode::None,
+                error_message: None,
+                group_state: "Stable".into(),
+                group_epoch: 1,
+                assignment_epoch: 1,
+                assignor_name: "sticky".into(),
+                members: vec![DescribedMember {
+                    member_id: "3f2a9c".into(),
+                    instance_id: None,
+                    rack_id: Some("rack-a".into()),
+                    client_id: "billing-app".into(),
+                    client_host: "127.0.0.1".into(),
+                    member_epoch: 1,
+                    member_state: "stable".into(),
+                    subscribed_topic_names: vec!["orders".into()],
+                    assignment: vec![topic_partitions("orders", &[0, 1])],
+                    pending_revocation: vec![],
+                    target_assignment: vec![topic_partitions("orders", &[0, 1])],
+                }],
+                offsets: vec![GroupOffsetsTopic {
+                    topic: "orders".into(),
+                    partitions: vec![GroupPartitionOffset {
+                        partition: PartitionId(0),
+                        error_code: ErrorCode::None,
+                        error_message: None,
+                        committed_offset: 101,
+                        committed_metadata: Some("host-1".into()),
+                        log_end_offset: 120,
+                        lag: 19,
+                        time_lag_ms: 2_500,
+                    }],
+                }],
+            }],
+        }
+        .into(),
+    );
+}
+
+#[test]
+fn delete_groups() {
+    check_request(
+        "delete_groups_request",
+        DeleteGroupsRequest {
+            group_ids: vec!["billing".into()],
+        }
+        .into(),
+    );
+    check_response(
+        "delete_groups_response",
+        ApiKey::DeleteGroups,
+        &DeleteGroupsResponse {
+            results: vec![DeletableGroupResult {
+                group_id: "billing".into(),
+                error_code: ErrorCode::NonEmptyGroup,
+                error_message: Some("the group still has 2 members".into()),
+            }],
         }
         .into(),
     );

@@ -4,11 +4,13 @@
 
 pub mod admin;
 pub mod fetch;
+pub mod groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -51,8 +53,22 @@ fn init_producer_id(
     }
 }
 
+/// Who sent a request, beyond its body: the group coordinator records it
+/// for each member.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestOrigin<'a> {
+    /// The request header's client id.
+    pub client_id: &'a str,
+    /// The connection's remote address.
+    pub peer: SocketAddr,
+}
+
 /// Routes a decoded request to its handler.
-pub fn dispatch(ctx: &Arc<BrokerContext>, request: Request) -> PendingResponse {
+pub fn dispatch(
+    ctx: &Arc<BrokerContext>,
+    request: Request,
+    origin: &RequestOrigin<'_>,
+) -> PendingResponse {
     match request {
         Request::ApiVersions(_) => ready(Response::ApiVersions(ApiVersionsResponse::supported(
             ErrorCode::None,
@@ -71,5 +87,16 @@ pub fn dispatch(ctx: &Arc<BrokerContext>, request: Request) -> PendingResponse {
         }
         Request::ListOffsets(r) => ready(Response::ListOffsets(list_offsets::handle(ctx, &r))),
         Request::InitProducerId(r) => ready(Response::InitProducerId(init_producer_id(ctx, &r))),
+        Request::FindCoordinator(r) => {
+            ready(Response::FindCoordinator(groups::find_coordinator(ctx, &r)))
+        }
+        Request::ConsumerGroupHeartbeat(r) => {
+            groups::heartbeat(ctx, r, origin.client_id, origin.peer)
+        }
+        Request::OffsetCommit(r) => groups::offset_commit(ctx, r),
+        Request::OffsetFetch(r) => groups::offset_fetch(ctx, r),
+        Request::ListGroups(r) => groups::list_groups(ctx, r),
+        Request::DescribeGroups(r) => groups::describe_groups(ctx, r),
+        Request::DeleteGroups(r) => groups::delete_groups(ctx, r),
     }
 }

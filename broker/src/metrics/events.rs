@@ -116,6 +116,35 @@ pub fn first_error(response: &Response) -> Option<ResponseError<'_>> {
         Response::InitProducerId(r) => {
             ResponseError::new(r.error_code, r.error_message.as_deref(), None)
         }
+        Response::FindCoordinator(r) => r.coordinators.iter().find_map(|c| {
+            ResponseError::new(c.error_code, c.error_message.as_deref(), Some(&c.key))
+        }),
+        Response::ConsumerGroupHeartbeat(r) => {
+            ResponseError::new(r.error_code, r.error_message.as_deref(), None)
+        }
+        Response::OffsetCommit(r) => r.topics.iter().find_map(|t| {
+            t.partitions.iter().find_map(|p| {
+                ResponseError::new(p.error_code, p.error_message.as_deref(), Some(&t.name))
+                    .map(|e| e.at(p.partition.0))
+            })
+        }),
+        Response::OffsetFetch(r) => {
+            ResponseError::new(r.error_code, r.error_message.as_deref(), None).or_else(|| {
+                r.topics.iter().find_map(|t| {
+                    t.partitions.iter().find_map(|p| {
+                        ResponseError::new(p.error_code, p.error_message.as_deref(), Some(&t.name))
+                            .map(|e| e.at(p.partition.0))
+                    })
+                })
+            })
+        }
+        Response::ListGroups(_) => None,
+        Response::DescribeGroups(r) => r.groups.iter().find_map(|g| {
+            ResponseError::new(g.error_code, g.error_message.as_deref(), Some(&g.group_id))
+        }),
+        Response::DeleteGroups(r) => r.results.iter().find_map(|g| {
+            ResponseError::new(g.error_code, g.error_message.as_deref(), Some(&g.group_id))
+        }),
         Response::Error(r) => ResponseError::new(r.error_code, Some(&r.error_message), None),
     }
 }

@@ -7,14 +7,21 @@
 
 pub mod alter_configs;
 pub mod api_versions;
+pub mod consumer_group_heartbeat;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod error_response;
 pub mod fetch;
+pub mod find_coordinator;
 pub mod init_producer_id;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
 pub mod produce;
 
 use crate::api_key::ApiKey;
