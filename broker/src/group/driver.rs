@@ -503,3 +503,104 @@ impl GroupMetricsSource for GroupCoordinator {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::sim::SimFs;
+    use runnel_protocol::PartitionId;
+    use runnel_protocol::api::offset_commit::{OffsetCommitPartition, OffsetCommitTopic};
+    use std::collections::BTreeMap;
+
+    fn store() -> StoreConfig {
+        StoreConfig {
+            compact_min_bytes: 8 << 10,
+            segment_bytes: 1 << 20,
+            max_batch_bytes: 64 << 10,
+            preallocate_bytes: 4096,
+        }
+    }
+
+    fn open(fs: &SimFs, clean: bool) -> Arc<GroupCoordinator> {
+        GroupCoordinator::open(
+            Arc::new(fs.clone()),
+            Path::new("/data"),
+            clean,
+            CoordinatorConfig::default(),
+            store(),
+            now_ms(),
+        )
+        .unwrap()
+        .0
+    }
+
+    fn commit(partition: u32, offset: i64) -> OffsetCommitRequest {
+        OffsetCommitRequest {
+            group_id: "g".into(),
+            member_id: String::new(),
+            member_epoch: -1,
+            topics: vec![OffsetCommitTopic {
+                name: "t".into(),
+                partitions: vec![OffsetCommitPartition {
+                    partition: PartitionId(partition),
+                    committed_offset: offset,
+                    committed_metadata: Some("x".repeat(40)),
+                }],
+            }],
+        }
+    }
+
+    async fn committed(g: &Arc<GroupCoordinator>) -> Vec<i64> {
+        let r = g
+            .fetch_offsets(&OffsetFetchRequest {
+                group_id: "g".into(),
+                member_id: String::new(),
+                member_epoch: -1,
+                topics: None,
+            })
+            .await;
+        r.topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.committed_offset))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acknowledged_commits_survive_compaction_and_a_crash() {
+        let fs = SimFs::new();
+        let topics = BTreeMap::from([("t".to_owned(), 4u32)]);
+        let g = open(&fs, false);
+        for i in 0..400u32 {
+            let r = g
+                .commit_offsets(&commit(i % 4, i64::from(i)), &topics)
+                .await;
+            assert_eq!(r.topics[0].partitions[0].error_code, ErrorCode::None);
+        }
+        // Everything acknowledged is durable, whatever compaction was doing.
+        let after = open(&fs.crash(11), false);
+        assert_eq!(committed(&after).await, [396, 397, 398, 399]);
+        // Compaction kept the log near the size of the live state.
+        let size = g.reader.size_bytes();
+        assert!(size < 16 << 10, "groups log is {size} bytes");
+    }
+
+    #[tokio::test]
+    async fn a_closed_coordinator_refuses_calls_and_reopens_clean() {
+        let fs = SimFs::new();
+        let topics = BTreeMap::from([("t".to_owned(), 4u32)]);
+        let g = open(&fs, false);
+        g.commit_offsets(&commit(1, 7), &topics).await;
+        let closer = Arc::clone(&g);
+        tokio::task::spawn_blocking(move || closer.close())
+            .await
+            .unwrap()
+            .unwrap();
+        let r = g.commit_offsets(&commit(1, 8), &topics).await;
+        assert_eq!(
+            r.topics[0].partitions[0].error_code,
+            ErrorCode::CoordinatorNotAvailable
+        );
+        let again = open(&fs, true);
+        assert_eq!(committed(&again).await, [7]);
+    }
+}
