@@ -12,7 +12,7 @@
 //! - [`topic`]: `topic create | list | describe | delete | alter`.
 //! - [`produce`]: `produce`, one record per input line.
 //! - [`consume`]: `consume`, one record per output line.
-//! - [`format`]: `--format` and the JSON form of a record.
+//! - [`format`](mod@format): `--format` and the JSON form of a record.
 //! - [`completions`]: shell completion scripts.
 //! - [`signal`]: SIGINT/SIGTERM for a clean stop.
 //! - [`error`]: [`error::CliError`] and exit codes.

@@ -108,10 +108,11 @@ impl ConsumerBuilder {
 
 /// Reads records from assigned partitions.
 ///
-/// A background task fetches ahead — one request per broker covering every
-/// assigned partition it leads, long-polling for new data — and keeps at
-/// most `fetch.buffer.bytes` of fetched data waiting; [`Consumer::poll`]
-/// hands out records from that buffer without copying them.
+/// From the first poll on, a background task fetches ahead — one request
+/// per broker covering every assigned partition it leads, long-polling for
+/// new data — and keeps at most `fetch.buffer.bytes` of fetched data
+/// waiting; [`Consumer::poll`] hands out records from that buffer without
+/// copying them.
 ///
 /// Each partition has a *position*: the offset of the next record the
 /// consumer will return. It starts where `auto.offset.reset` says, moves
@@ -513,9 +514,17 @@ impl Consumer {
         Ok(())
     }
 
-    /// Moves up to `max` records out of the buffer.
+    /// Moves up to `max` records out of the buffer. The first call starts
+    /// the fetcher.
     fn drain(&mut self, max: usize) -> Result<Vec<ConsumerRecord>, ConsumerError> {
-        if let Some(error) = self.shared.lock().sticky_error() {
+        let (error, started) = {
+            let mut state = self.shared.lock();
+            (state.sticky_error(), state.activate())
+        };
+        if started {
+            self.shared.fetcher_wake.notify_one();
+        }
+        if let Some(error) = error {
             return Err(error);
         }
         let mut out = Vec::new();

@@ -205,6 +205,10 @@ pub(crate) struct FetchState {
     /// Rotates the order of partitions in fetch requests, so that each in
     /// turn comes first (the first partition may exceed the limits).
     rotation: usize,
+    /// Fetching starts with the application's first poll, so that seeks
+    /// made right after assigning do not wait behind a fetch from the
+    /// starting positions.
+    active: bool,
 }
 
 impl FetchState {
@@ -217,7 +221,13 @@ impl FetchState {
             reserved: 0,
             next_epoch: 1,
             rotation: 0,
+            active: false,
         }
+    }
+
+    /// Lets the fetcher start; `true` the first time.
+    pub fn activate(&mut self) -> bool {
+        !std::mem::replace(&mut self.active, true)
     }
 
     fn epoch(&mut self) -> u64 {
@@ -383,6 +393,9 @@ impl FetchState {
 
     /// Topics with partitions that may be fetched now.
     pub fn fetchable_topics(&self, now: Instant) -> Vec<Arc<str>> {
+        if !self.active {
+            return Vec::new();
+        }
         let nothing_held = self.nothing_held();
         let mut topics: Vec<Arc<str>> = Vec::new();
         for (tp, p) in &self.partitions {
@@ -414,6 +427,9 @@ impl FetchState {
         route: impl Fn(&TopicPartition) -> Route,
         outcome: &mut Outcome,
     ) -> Vec<FetchPlan> {
+        if !self.active {
+            return Vec::new();
+        }
         let nothing_held = self.nothing_held();
         let mut by_node: BTreeMap<NodeId, Vec<TopicPartition>> = BTreeMap::new();
         let mut no_leader = Vec::new();
@@ -814,8 +830,24 @@ mod tests {
 
     fn state(partitions: &[(u32, Option<i64>)]) -> FetchState {
         let mut s = FetchState::new(limits());
+        s.activate();
         s.assign(&Arc::from("t"), partitions);
         s
+    }
+
+    #[test]
+    fn nothing_is_fetched_before_the_first_poll() {
+        let mut s = FetchState::new(limits());
+        s.assign(&Arc::from("t"), &[(0, Some(0))]);
+        let now = Instant::now();
+        assert!(s.fetchable_topics(now).is_empty());
+        assert!(
+            s.plan(now, &[], |_| Route::Leader(node()), &mut Outcome::default())
+                .is_empty()
+        );
+        assert!(s.activate());
+        assert!(!s.activate());
+        assert_eq!(plan_one(&mut s, now).partitions.len(), 1);
     }
 
     fn batch(base: i64, count: usize, value_len: usize) -> Bytes {
@@ -952,6 +984,7 @@ mod tests {
             budget: 3_000,
             ..limits()
         });
+        s.activate();
         s.assign(&Arc::from("t"), &[(0, Some(0))]);
         let now = Instant::now();
         let plan = plan_one(&mut s, now);
@@ -1007,6 +1040,7 @@ mod tests {
             (AutoOffsetReset::Latest, 50),
         ] {
             let mut s = FetchState::new(Limits { reset, ..limits() });
+            s.activate();
             s.assign(&Arc::from("t"), &[(0, Some(5))]);
             let plan = plan_one(&mut s, now);
             let epoch = s.partitions[&tp(0)].epoch;
@@ -1029,6 +1063,7 @@ mod tests {
             reset: AutoOffsetReset::None,
             ..limits()
         });
+        s.activate();
         s.assign(&Arc::from("t"), &[(0, Some(5))]);
         let plan = plan_one(&mut s, now);
         let outcome = s.complete(
@@ -1132,6 +1167,7 @@ mod tests {
             min_bytes: 0,
             ..limits()
         });
+        s.activate();
         s.assign(&Arc::from("t"), &[(0, Some(0))]);
         let plan = plan_one(&mut s, now);
         s.complete(plan, Ok(response(vec![data(0, Bytes::new())])), now);

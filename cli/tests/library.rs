@@ -1,0 +1,209 @@
+//! The producer and consumer libraries end to end against a real broker.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::Broker;
+use futures_util::StreamExt;
+use runnel_client::{Client, ClientConfig, NewTopic};
+use runnel_consumer::{Consumer, ConsumerRecord, SeekTo};
+use runnel_producer::{Producer, ProducerRecord, partition_of_key};
+
+async fn create(broker: &Broker, topic: &str, partitions: u32) {
+    let client = Client::connect(ClientConfig::new(broker.address()))
+        .await
+        .unwrap();
+    client
+        .create_topic(NewTopic::new(topic, Some(partitions)))
+        .await
+        .unwrap();
+    client.close();
+}
+
+async fn consumer(broker: &Broker, settings: &[(&str, &str)]) -> Consumer {
+    Consumer::builder()
+        .bootstrap(broker.address())
+        .set_all(settings.iter().copied())
+        .unwrap()
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Polls until `n` records have arrived.
+async fn read(consumer: &mut Consumer, n: usize) -> Vec<ConsumerRecord> {
+    let mut records = Vec::new();
+    while records.len() < n {
+        records.extend(consumer.poll(Duration::from_secs(30)).await.unwrap());
+    }
+    records
+}
+
+fn text(bytes: Option<&bytes::Bytes>) -> String {
+    String::from_utf8_lossy(bytes.map(AsRef::as_ref).unwrap_or_default()).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_records_keep_their_order_and_partition() {
+    let broker = Broker::start();
+    create(&broker, "orders", 4).await;
+    let producer = Producer::builder()
+        .bootstrap(broker.address())
+        .set("linger.ms", "2")
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..400u32 {
+        let key = format!("customer-{}", i % 8);
+        let record = ProducerRecord::new("orders", i.to_string()).key(key);
+        deliveries.push(producer.enqueue(record).await.unwrap());
+    }
+    for delivery in deliveries {
+        delivery.await.unwrap();
+    }
+    producer.close().await;
+
+    let mut consumer = consumer(&broker, &[("auto.offset.reset", "earliest")]).await;
+    assert_eq!(
+        consumer.assign_all("orders").await.unwrap(),
+        vec![0, 1, 2, 3]
+    );
+    let records = read(&mut consumer, 400).await;
+    let mut by_key: BTreeMap<String, (u32, Vec<u32>)> = BTreeMap::new();
+    for record in &records {
+        let key = text(record.key.as_ref());
+        let expected = partition_of_key(key.as_bytes(), 4).0;
+        assert_eq!(
+            record.partition, expected,
+            "{key} is on the wrong partition"
+        );
+        let entry = by_key
+            .entry(key)
+            .or_insert_with(|| (record.partition, Vec::new()));
+        assert_eq!(entry.0, record.partition);
+        entry.1.push(text(record.value.as_ref()).parse().unwrap());
+    }
+    assert_eq!(by_key.len(), 8);
+    for (key, (_, values)) in by_key {
+        assert_eq!(values.len(), 50, "{key}");
+        assert!(values.is_sorted(), "{key} out of order");
+    }
+    for p in 0..4 {
+        assert_eq!(
+            consumer.position("orders", p),
+            consumer.high_watermark("orders", p)
+        );
+    }
+    consumer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_codec_round_trips_through_the_libraries() {
+    let broker = Broker::start();
+    create(&broker, "codecs", 1).await;
+    let codecs = ["none", "gzip", "snappy", "lz4", "zstd"];
+    for codec in codecs {
+        let producer = Producer::builder()
+            .bootstrap(broker.address())
+            .set("compression.type", codec)
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+        let mut deliveries = Vec::new();
+        for i in 0..50 {
+            let value = format!("{codec}-{i}-{}", "z".repeat(i));
+            let record = ProducerRecord::new("codecs", value).header("codec", codec);
+            deliveries.push(producer.enqueue(record).await.unwrap());
+        }
+        for delivery in deliveries {
+            delivery.await.unwrap();
+        }
+        producer.close().await;
+    }
+    let mut consumer = consumer(&broker, &[("auto.offset.reset", "earliest")]).await;
+    consumer.assign("codecs", &[0]).await.unwrap();
+    let records = read(&mut consumer, 250).await;
+    for (n, record) in records.iter().enumerate() {
+        let codec = codecs[n / 50];
+        let i = n % 50;
+        assert_eq!(record.offset, i64::try_from(n).unwrap());
+        assert_eq!(
+            text(record.value.as_ref()),
+            format!("{codec}-{i}-{}", "z".repeat(i))
+        );
+        let header = record.headers.last("codec").unwrap();
+        assert_eq!(text(header.value.as_ref()), codec);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_follows_new_records_and_seeks() {
+    let broker = Broker::start();
+    create(&broker, "live", 1).await;
+    let mut consumer = consumer(&broker, &[]).await;
+    consumer.assign("live", &[0]).await.unwrap();
+    assert_eq!(consumer.position("live", 0), Some(0));
+    let producer = Producer::builder()
+        .bootstrap(broker.address())
+        .build()
+        .await
+        .unwrap();
+    for i in 0..5 {
+        producer
+            .send(ProducerRecord::new("live", format!("v{i}")))
+            .await
+            .unwrap();
+    }
+    let stream = consumer.stream().take(5);
+    let values: Vec<String> = stream
+        .map(|r| text(r.unwrap().value.as_ref()))
+        .collect()
+        .await;
+    assert_eq!(values, ["v0", "v1", "v2", "v3", "v4"]);
+    consumer.seek("live", 0, SeekTo::Offset(3)).await.unwrap();
+    let again = read(&mut consumer, 2).await;
+    assert_eq!(again[0].offset, 3);
+    consumer.seek("live", 0, SeekTo::Latest).await.unwrap();
+    assert_eq!(consumer.position("live", 0), Some(5));
+    producer.close().await;
+    consumer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_prefetch_budget_still_reads_everything() {
+    let broker = Broker::start();
+    create(&broker, "big", 2).await;
+    let producer = Producer::builder()
+        .bootstrap(broker.address())
+        .build()
+        .await
+        .unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..200u32 {
+        let record = ProducerRecord::new("big", vec![b'x'; 2_000]).partition(i % 2);
+        deliveries.push(producer.enqueue(record).await.unwrap());
+    }
+    for delivery in deliveries {
+        delivery.await.unwrap();
+    }
+    producer.close().await;
+    // Budget smaller than one batch: the consumer reads one batch at a
+    // time and still gets everything.
+    let mut consumer = consumer(
+        &broker,
+        &[
+            ("auto.offset.reset", "earliest"),
+            ("fetch.buffer.bytes", "4096"),
+            ("max.partition.fetch.bytes", "1024"),
+        ],
+    )
+    .await;
+    consumer.assign_all("big").await.unwrap();
+    let records = read(&mut consumer, 200).await;
+    assert_eq!(records.len(), 200);
+}
