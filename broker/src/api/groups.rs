@@ -12,6 +12,7 @@ use std::sync::Arc;
 use runnel_protocol::api::consumer_group_heartbeat::ConsumerGroupHeartbeatRequest;
 use runnel_protocol::api::delete_groups::DeleteGroupsRequest;
 use runnel_protocol::api::describe_groups::{DescribeGroupsRequest, DescribeGroupsResponse};
+use runnel_protocol::api::error_response::ErrorResponse;
 use runnel_protocol::api::find_coordinator::{
     Coordinator, FindCoordinatorRequest, FindCoordinatorResponse,
 };
@@ -111,10 +112,15 @@ pub fn offset_fetch(ctx: &Arc<BrokerContext>, request: OffsetFetchRequest) -> Pe
     })
 }
 
-/// ListGroups.
+/// ListGroups (an error response when the coordinator cannot answer).
 pub fn list_groups(ctx: &Arc<BrokerContext>, request: ListGroupsRequest) -> PendingResponse {
     let ctx = Arc::clone(ctx);
-    Box::pin(async move { Some(Response::ListGroups(ctx.groups.list_groups(&request).await)) })
+    Box::pin(async move {
+        Some(match ctx.groups.list_groups(&request).await {
+            Ok(r) => Response::ListGroups(r),
+            Err((code, message)) => Response::Error(ErrorResponse::new(code, message)),
+        })
+    })
 }
 
 /// DescribeGroups, with the lag of every committed or owned partition.

@@ -378,14 +378,15 @@ impl GroupCoordinator {
             .await
     }
 
-    /// ListGroups.
-    pub async fn list_groups(self: &Arc<Self>, req: &ListGroupsRequest) -> ListGroupsResponse {
+    /// ListGroups; its response has no error field, so a failure comes
+    /// back as the code and message of an error response.
+    pub async fn list_groups(
+        self: &Arc<Self>,
+        req: &ListGroupsRequest,
+    ) -> Result<ListGroupsResponse, (ErrorCode, String)> {
         self.read(
-            |c| c.list_groups(req),
-            |code, message| {
-                tracing::warn!(%code, %message, "ListGroups failed");
-                ListGroupsResponse::default()
-            },
+            |c| Ok(c.list_groups(req)),
+            |code, message| Err((code, message)),
         )
         .await
     }
