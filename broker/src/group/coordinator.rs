@@ -356,18 +356,13 @@ fn select_assignor(group: &Group, default: Assignor) -> Assignor {
 /// Partition counts of the topics the group's members subscribe to and
 /// that exist.
 fn subscribed_partitions(group: &Group, topics: &dyn TopicMetadata) -> BTreeMap<String, u32> {
-    let names: BTreeSet<&String> = group
-        .members
-        .values()
-        .flat_map(|m| m.metadata.subscribed_topics.iter())
-        .collect();
-    names
-        .into_iter()
+    group
+        .subscribed_topics()
         .filter_map(|t| {
             topics
                 .partition_count(t)
                 .filter(|n| *n > 0)
-                .map(|n| (t.clone(), n))
+                .map(|n| (t.to_owned(), n))
         })
         .collect()
 }

@@ -169,6 +169,10 @@ pub struct Group {
     pub members: BTreeMap<String, Member>,
     /// Committed offsets by topic and partition.
     pub offsets: BTreeMap<(String, PartitionId), CommittedOffset>,
+    /// How many members subscribe to each topic: derived from `members`
+    /// (kept in step by [`Group::apply`], never stored), so a heartbeat
+    /// checks the subscribed topics without walking every member.
+    subscriptions: BTreeMap<String, usize>,
 }
 
 impl Group {
@@ -194,6 +198,25 @@ impl Group {
         }
     }
 
+    /// Every topic some member subscribes to.
+    pub fn subscribed_topics(&self) -> impl Iterator<Item = &str> {
+        self.subscriptions.keys().map(String::as_str)
+    }
+
+    fn unsubscribe(&mut self, member_id: &str) {
+        let Some(m) = self.members.get(member_id) else {
+            return;
+        };
+        for t in &m.metadata.subscribed_topics {
+            if let Some(n) = self.subscriptions.get_mut(t) {
+                *n -= 1;
+                if *n == 0 {
+                    self.subscriptions.remove(t);
+                }
+            }
+        }
+    }
+
     /// The target of `member` (empty if it has none).
     pub fn target_of(&self, member: &str) -> Assignment {
         self.target.get(member).cloned().unwrap_or_default()
@@ -210,12 +233,20 @@ impl Group {
             }
             GroupRecord::MemberMetadata {
                 member_id, value, ..
-            } => match value {
-                Some(v) => self.members.entry(member_id.clone()).or_default().metadata = v.clone(),
-                None => {
-                    self.members.remove(member_id);
+            } => {
+                self.unsubscribe(member_id);
+                match value {
+                    Some(v) => {
+                        for t in &v.subscribed_topics {
+                            *self.subscriptions.entry(t.clone()).or_default() += 1;
+                        }
+                        self.members.entry(member_id.clone()).or_default().metadata = v.clone();
+                    }
+                    None => {
+                        self.members.remove(member_id);
+                    }
                 }
-            },
+            }
             GroupRecord::TargetAssignmentMetadata { value, .. } => {
                 self.assignment_epoch = value.unwrap_or(0);
             }
@@ -453,6 +484,34 @@ mod tests {
             value: None,
         });
         assert!(groups.is_empty());
+    }
+
+    #[test]
+    fn subscriptions_follow_the_members() {
+        let mut groups = sample();
+        let topics = |g: &Groups| {
+            g.get("g")
+                .unwrap()
+                .subscribed_topics()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(topics(&groups), ["t"]);
+        groups.apply(&GroupRecord::MemberMetadata {
+            group_id: "g".into(),
+            member_id: "m".into(),
+            value: Some(MemberMetadata {
+                subscribed_topics: BTreeSet::from(["u".to_owned(), "v".to_owned()]),
+                ..MemberMetadata::default()
+            }),
+        });
+        assert_eq!(topics(&groups), ["u", "v"]);
+        groups.apply(&GroupRecord::MemberMetadata {
+            group_id: "g".into(),
+            member_id: "m".into(),
+            value: None,
+        });
+        assert!(topics(&groups).is_empty());
     }
 
     #[test]
