@@ -140,7 +140,10 @@ pub struct ProduceArgs {
 pub struct ConsumeArgs {
     /// Topic to read.
     pub topic: String,
-    /// Consumer group to join (not available in this build).
+    /// Consumer group to join: the group shares the topic's partitions
+    /// among its members and keeps their committed offsets (a member starts
+    /// at them, else at the end, or at the beginning with
+    /// --from-beginning). Not with -p, --offset or --from-time.
     #[arg(short, long, value_name = "GROUP")]
     pub group: Option<String>,
     /// Start at the oldest record [default: only new records].

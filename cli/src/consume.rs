@@ -4,7 +4,16 @@
 //!
 //! Without a start flag the consumer starts per `auto.offset.reset`
 //! (`latest` unless `-X auto.offset.reset=...` says otherwise): only new
-//! records. Consumer groups (`-g`) are not available in this build.
+//! records.
+//!
+//! With `-g GROUP` the consumer joins the group: the group's coordinator
+//! shares the topic's partitions among its members, and each starts at the
+//! group's committed offset (else at the end, or at the beginning with
+//! `--from-beginning`). Positions are committed as records are printed
+//! (every `auto.commit.interval.ms`) and when the command stops, which
+//! also leaves the group; records read but not printed (past `-n` or past
+//! the end offsets) are not committed. `-p`, `--offset` and `--from-time`
+//! do not combine with `-g`: the group decides partitions and offsets.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -23,9 +32,9 @@ use crate::topic::print_json;
 /// Longest one poll waits before the loop checks its stop conditions again.
 const POLL_WAIT: Duration = Duration::from_millis(500);
 
-/// The message for `-g`, exit code 2.
-pub const GROUPS_UNAVAILABLE: &str = "-g: consumer groups are not available in this build of \
-     runnel yet; drop -g to read the topic's partitions directly";
+/// The message for `-g` with a flag it does not combine with, exit code 2.
+pub const GROUP_CONFLICT: &str = "-g does not combine with -p, --offset or --from-time: the \
+     group decides which partitions this member reads and where it starts";
 
 /// Where reading stops.
 #[derive(Debug, Default)]
@@ -45,25 +54,46 @@ impl Stop {
             .is_some_and(|end| record.offset >= *end)
     }
 
-    /// Whether reading is done.
-    fn done(&self, consumer: &Consumer, topic: &str) -> bool {
+    /// Whether reading is done: `-n` records printed, or every partition
+    /// read (every partition assigned, for a group member with at least
+    /// one) at its end offset.
+    fn done(&self, consumer: &Consumer, topic: &str, group: bool) -> bool {
         if self.remaining == Some(0) {
             return true;
         }
-        self.ends.as_ref().is_some_and(|ends| {
-            ends.iter().all(|(partition, end)| {
-                consumer
-                    .position(topic, *partition)
-                    .is_some_and(|position| position >= *end)
-            })
-        })
+        let Some(ends) = &self.ends else {
+            return false;
+        };
+        let reached = |partition: u32| {
+            let end = ends.get(&partition).copied().unwrap_or(0);
+            consumer
+                .position(topic, partition)
+                .is_some_and(|position| position >= end)
+        };
+        if group {
+            let assigned = consumer.assignment();
+            !assigned.is_empty() && assigned.iter().all(|tp| reached(tp.partition))
+        } else {
+            ends.keys().all(|p| reached(*p))
+        }
     }
 }
 
 /// Builds the consumer: `-X` settings, each checked by name.
 async fn consumer(broker: &str, args: &ConsumeArgs) -> Result<Consumer, CliError> {
     let mut builder = Consumer::builder().bootstrap(broker);
-    for (key, value) in &args.settings {
+    let mut settings: Vec<(&str, &str)> = args
+        .settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if let Some(group) = &args.group {
+        settings.push(("group.id", group));
+        if args.from_beginning {
+            settings.push(("auto.offset.reset", "earliest"));
+        }
+    }
+    for (key, value) in settings {
         builder = builder.set(key, value).map_err(|e| match e {
             ConsumerError::Config(source) => {
                 CliError::setting(key, value, source, SettingsKind::Consumer)
@@ -93,8 +123,10 @@ pub async fn run(
     out: &mut dyn Write,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), CliError> {
-    if args.group.is_some() {
-        return Err(CliError::Usage(GROUPS_UNAVAILABLE.to_owned()));
+    if args.group.is_some()
+        && (args.partition.is_some() || args.offset.is_some() || args.from_time.is_some())
+    {
+        return Err(CliError::Usage(GROUP_CONFLICT.to_owned()));
     }
     check_topic_name(&args.topic)?;
     let topic = args.topic.clone();
@@ -112,14 +144,20 @@ async fn read(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), CliError> {
     let topic = args.topic.as_str();
-    let partitions = match args.partition {
-        Some(partition) => {
-            consumer.assign(topic, &[partition]).await?;
-            vec![partition]
-        }
-        None => consumer.assign_all(topic).await?,
+    let group = args.group.is_some();
+    let partitions = if group {
+        let info = consumer.client().topic(topic).await?;
+        consumer.subscribe(&[topic])?;
+        info.partitions.iter().map(|p| p.partition.0).collect()
+    } else if let Some(partition) = args.partition {
+        consumer.assign(topic, &[partition]).await?;
+        vec![partition]
+    } else {
+        consumer.assign_all(topic).await?
     };
-    let start = if args.from_beginning {
+    let start = if group {
+        None
+    } else if args.from_beginning {
         Some(SeekTo::Earliest)
     } else if let Some(offset) = args.offset {
         Some(SeekTo::Offset(offset))
@@ -148,16 +186,16 @@ async fn read(
     let format = args.format.clone().unwrap_or_default();
     let mut shutdown = std::pin::pin!(shutdown);
     let mut line = Vec::with_capacity(256);
-    while !stop.done(consumer, topic) {
+    while !stop.done(consumer, topic, group) {
         let records = tokio::select! {
             records = consumer.poll(POLL_WAIT) => records?,
             () = &mut shutdown => break,
         };
+        // Partition → first offset read but not printed.
+        let mut unprinted: BTreeMap<u32, i64> = BTreeMap::new();
         for record in &records {
-            if stop.remaining == Some(0) {
-                break;
-            }
-            if stop.beyond_end(record) {
+            if stop.remaining == Some(0) || stop.beyond_end(record) {
+                unprinted.entry(record.partition).or_insert(record.offset);
                 continue;
             }
             line.clear();
@@ -168,6 +206,12 @@ async fn read(
             }
         }
         out.flush().map_err(CliError::Write)?;
+        // Step back so that what was not printed is not committed either.
+        for (partition, offset) in unprinted {
+            consumer
+                .seek(topic, partition, SeekTo::Offset(offset))
+                .await?;
+        }
     }
     out.flush().map_err(CliError::Write)
 }

@@ -496,14 +496,59 @@ fn an_unknown_setting_exits_2_naming_it_and_the_known_ones() {
 }
 
 #[test]
-fn consumer_groups_are_refused_with_exit_2() {
+fn a_group_resumes_from_its_committed_offsets() {
     let broker = Broker::start();
-    let run = broker.run(&["consume", "t", "-g", "billing"], b"");
-    assert_eq!(run.code(), Some(2));
-    assert_eq!(
-        run.stderr,
-        format!("runnel: {}\n", runnel_cli::consume::GROUPS_UNAVAILABLE)
+    broker.ok(&["topic", "create", "t", "-p", "2"], b"");
+    broker.ok(&["produce", "t", "-p", "0"], lines(10).as_bytes());
+    let first = broker.ok(
+        &[
+            "consume",
+            "t",
+            "-g",
+            "billing",
+            "--from-beginning",
+            "-n",
+            "4",
+        ],
+        b"",
     );
+    assert_eq!(first, lines(4));
+    // The next member starts where the last one stopped: records read but
+    // not printed were not committed.
+    let second = broker.ok(&["consume", "t", "-g", "billing", "-n", "3"], b"");
+    assert_eq!(second, "line-4\nline-5\nline-6\n");
+    let rest = broker.ok(&["consume", "t", "-g", "billing", "--exit-at-end"], b"");
+    assert_eq!(rest, "line-7\nline-8\nline-9\n");
+    // Another group has its own offsets.
+    let other = broker.ok(
+        &[
+            "consume",
+            "t",
+            "-g",
+            "audit",
+            "--from-beginning",
+            "--exit-at-end",
+        ],
+        b"",
+    );
+    assert_eq!(other, lines(10));
+}
+
+#[test]
+fn group_flags_that_pick_partitions_or_offsets_exit_2() {
+    let broker = Broker::start();
+    for args in [
+        vec!["consume", "t", "-g", "g", "-p", "0"],
+        vec!["consume", "t", "-g", "g", "--offset", "3"],
+        vec!["consume", "t", "-g", "g", "--from-time", "0"],
+    ] {
+        let run = broker.run(&args, b"");
+        assert_eq!(run.code(), Some(2), "{args:?}");
+        assert_eq!(
+            run.stderr,
+            format!("runnel: {}\n", runnel_cli::consume::GROUP_CONFLICT)
+        );
+    }
 }
 
 #[test]

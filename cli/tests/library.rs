@@ -207,3 +207,96 @@ async fn a_small_prefetch_budget_still_reads_everything() {
     let records = read(&mut consumer, 200).await;
     assert_eq!(records.len(), 200);
 }
+
+/// Polls `consumer` once, briefly, and returns its assignment.
+async fn assignment_after_poll(consumer: &mut Consumer) -> Vec<u32> {
+    consumer.poll(Duration::from_millis(20)).await.unwrap();
+    consumer
+        .assignment()
+        .iter()
+        .map(|tp| tp.partition)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_members_share_partitions_without_overlap() {
+    let broker = Broker::start_with_env(&[("RUNNEL_GROUP_HEARTBEAT_INTERVAL_MS", "20")]);
+    create(&broker, "shared", 4).await;
+    let settings = [
+        ("group.id", "workers"),
+        ("auto.offset.reset", "earliest"),
+        ("auto.commit.interval.ms", "50"),
+    ];
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut a = consumer(&broker, &settings).await;
+    let seen = std::sync::Arc::clone(&events);
+    a.on_rebalance(move |change| seen.lock().unwrap().push(format!("a {change:?}")));
+    a.subscribe(&["shared"]).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while assignment_after_poll(&mut a).await.len() != 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a never got 4 partitions"
+        );
+    }
+    let mut b = consumer(&broker, &settings).await;
+    b.subscribe(&["shared"]).unwrap();
+    loop {
+        let owned_a = assignment_after_poll(&mut a).await;
+        let owned_b = assignment_after_poll(&mut b).await;
+        assert!(
+            owned_a.iter().all(|p| !owned_b.contains(p)),
+            "a partition has two owners: {owned_a:?} {owned_b:?}"
+        );
+        if owned_a.len() == 2 && owned_b.len() == 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never balanced: {owned_a:?} {owned_b:?}"
+        );
+    }
+    let events = events.lock().unwrap().clone();
+    assert!(
+        events.iter().any(|e| e.starts_with("a Revoked")),
+        "{events:?}"
+    );
+
+    // Records produced now reach exactly one member each.
+    let producer = Producer::builder()
+        .bootstrap(broker.address())
+        .build()
+        .await
+        .unwrap();
+    for i in 0..40u32 {
+        let record = ProducerRecord::new("shared", i.to_string()).partition(i % 4);
+        producer.send(record).await.unwrap();
+    }
+    producer.close().await;
+    let mut values = Vec::new();
+    while values.len() < 40 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "read {} of 40",
+            values.len()
+        );
+        for member in [&mut a, &mut b] {
+            for record in member.poll(Duration::from_millis(20)).await.unwrap() {
+                values.push(text(record.value.as_ref()).parse::<u32>().unwrap());
+            }
+        }
+    }
+    values.sort_unstable();
+    assert_eq!(values, (0..40).collect::<Vec<_>>());
+    b.commit().await.unwrap();
+    a.close().await;
+    // With a gone, b takes over every partition, from a's commits.
+    while assignment_after_poll(&mut b).await.len() != 4 {
+        assert!(tokio::time::Instant::now() < deadline, "b never took over");
+    }
+    assert!(
+        b.poll(Duration::from_millis(200)).await.unwrap().is_empty(),
+        "nothing is read twice"
+    );
+    b.close().await;
+}

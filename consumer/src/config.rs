@@ -10,6 +10,12 @@
 //! | `max.poll.records` | 500 | most records one `poll` returns |
 //! | `fetch.buffer.bytes` | 67108864 | prefetch budget: fetched bytes not yet handed out, plus fetches in flight |
 //! | `retry.backoff.ms` | 100 | wait before fetching a partition again after a retriable error |
+//! | `group.id` | none | the consumer group, for `subscribe` and for commits |
+//! | `enable.auto.commit` | `true` | commit positions every `auto.commit.interval.ms`, on revocation and on close |
+//! | `auto.commit.interval.ms` | 5000 | how often positions are committed automatically |
+//! | `session.timeout.ms` | the broker's (45000) | a member silent this long is removed from the group |
+//! | `max.poll.interval.ms` | 300000 | longest a member may take to give up revoked partitions (they are given up in `poll`) |
+//! | `group.remote.assignor` | the group's (`sticky`) | the assignor the member asks for: `range`, `roundrobin` or `sticky` |
 //! | `client.id`, `request.timeout.ms`, `bootstrap.servers`, ... | | connection settings, see [`ClientConfig`] |
 //!
 //! A batch larger than `max.partition.fetch.bytes` or `fetch.max.bytes`
@@ -20,7 +26,7 @@ use std::fmt;
 use std::time::Duration;
 
 use runnel_client::ClientConfig;
-use runnel_client::config::{ConfigError, parse_ms, parse_number};
+use runnel_client::config::{ConfigError, parse_bool, parse_ms, parse_number};
 
 /// Every setting name the consumer accepts, its own and the connection's,
 /// for messages that list them.
@@ -33,6 +39,12 @@ pub const KEYS: &[&str] = &[
     "max.poll.records",
     "fetch.buffer.bytes",
     "retry.backoff.ms",
+    "group.id",
+    "enable.auto.commit",
+    "auto.commit.interval.ms",
+    "session.timeout.ms",
+    "max.poll.interval.ms",
+    "group.remote.assignor",
     "bootstrap.servers",
     "client.id",
     "request.timeout.ms",
@@ -42,6 +54,9 @@ pub const KEYS: &[&str] = &[
     "metadata.max.age.ms",
     "max.in.flight.requests.per.connection",
 ];
+
+/// Longest group id the broker accepts.
+const MAX_GROUP_ID_BYTES: usize = 255;
 
 /// Room in a response frame around its record bytes (headers, names,
 /// per-partition fields).
@@ -113,6 +128,22 @@ pub struct ConsumerConfig {
     pub fetch_buffer_bytes: usize,
     /// Wait before fetching a partition again after a retriable error.
     pub retry_backoff: Duration,
+    /// The consumer group: needed by `subscribe`, and lets a manually
+    /// assigned consumer start from and commit the group's offsets.
+    pub group_id: Option<String>,
+    /// Whether positions are committed automatically (periodically, on
+    /// revocation and on close).
+    pub enable_auto_commit: bool,
+    /// Period of automatic commits.
+    pub auto_commit_interval: Duration,
+    /// A member silent this long is removed; `None` for the broker's
+    /// default.
+    pub session_timeout: Option<Duration>,
+    /// Longest a member may take to give up revoked partitions (the
+    /// group's rebalance timeout): the application must poll within it.
+    pub max_poll_interval: Duration,
+    /// The assignor the member asks for; `None` for the group's choice.
+    pub group_remote_assignor: Option<String>,
 }
 
 impl Default for ConsumerConfig {
@@ -127,6 +158,12 @@ impl Default for ConsumerConfig {
             max_poll_records: 500,
             fetch_buffer_bytes: 64 * 1024 * 1024,
             retry_backoff: Duration::from_millis(100),
+            group_id: None,
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_secs(5),
+            session_timeout: None,
+            max_poll_interval: Duration::from_mins(5),
+            group_remote_assignor: None,
         }
     }
 }
@@ -168,6 +205,29 @@ impl ConsumerConfig {
                 self.fetch_buffer_bytes = n;
             }
             "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
+            "group.id" => {
+                let id = value.trim();
+                if id.is_empty() || id.len() > MAX_GROUP_ID_BYTES {
+                    return Err(ConfigError::invalid(key, value, "expected 1 to 255 bytes"));
+                }
+                self.group_id = Some(id.to_owned());
+            }
+            "enable.auto.commit" => self.enable_auto_commit = parse_bool(key, value)?,
+            "auto.commit.interval.ms" => self.auto_commit_interval = positive_ms(key, value)?,
+            "session.timeout.ms" => self.session_timeout = Some(positive_ms(key, value)?),
+            "max.poll.interval.ms" => self.max_poll_interval = positive_ms(key, value)?,
+            "group.remote.assignor" => match value.trim() {
+                name @ ("range" | "roundrobin" | "sticky") => {
+                    self.group_remote_assignor = Some(name.to_owned());
+                }
+                _ => {
+                    return Err(ConfigError::invalid(
+                        key,
+                        value,
+                        "expected range, roundrobin or sticky",
+                    ));
+                }
+            },
             _ => self.client.set(key, value)?,
         }
         Ok(())
@@ -185,6 +245,11 @@ impl ConsumerConfig {
         client.request_timeout = client.request_timeout.saturating_add(self.fetch_max_wait);
         client
     }
+}
+
+/// A millisecond duration that is not zero and fits the wire's `u32`.
+fn positive_ms(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    positive(key, value).map(|ms| Duration::from_millis(u64::from(ms)))
 }
 
 /// A byte count that fits the wire's `u32` and is not zero.
@@ -224,6 +289,12 @@ mod tests {
             ("max.poll.records", "7"),
             ("fetch.buffer.bytes", "4096"),
             ("retry.backoff.ms", "5"),
+            ("group.id", "billing"),
+            ("enable.auto.commit", "false"),
+            ("auto.commit.interval.ms", "250"),
+            ("session.timeout.ms", "10000"),
+            ("max.poll.interval.ms", "60000"),
+            ("group.remote.assignor", "range"),
             ("client.id", "cli"),
             ("request.timeout.ms", "1500"),
         ] {
@@ -237,6 +308,12 @@ mod tests {
         assert_eq!(c.max_poll_records, 7);
         assert_eq!(c.fetch_buffer_bytes, 4096);
         assert_eq!(c.retry_backoff, Duration::from_millis(5));
+        assert_eq!(c.group_id.as_deref(), Some("billing"));
+        assert!(!c.enable_auto_commit);
+        assert_eq!(c.auto_commit_interval, Duration::from_millis(250));
+        assert_eq!(c.session_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(c.max_poll_interval, Duration::from_mins(1));
+        assert_eq!(c.group_remote_assignor.as_deref(), Some("range"));
         assert_eq!(c.client.client_id, "cli");
         assert_eq!(c.client.request_timeout, Duration::from_millis(1500));
     }
@@ -272,6 +349,10 @@ mod tests {
         assert!(c.set("fetch.max.bytes", "0").is_err());
         assert!(c.set("fetch.max.bytes", "5000000000").is_err());
         assert!(c.set("fetch.buffer.bytes", "0").is_err());
+        assert!(c.set("group.id", "").is_err());
+        assert!(c.set("group.id", &"g".repeat(256)).is_err());
+        assert!(c.set("group.remote.assignor", "greedy").is_err());
+        assert!(c.set("enable.auto.commit", "yes").is_err());
         assert_eq!(c, ConsumerConfig::default());
     }
 

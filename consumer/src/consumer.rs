@@ -2,6 +2,7 @@
 //! [`ConsumerBuilder`] sets it up.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use crate::buffer::{CompletedFetch, Drain};
 use crate::config::{AutoOffsetReset, ConsumerConfig};
 use crate::error::ConsumerError;
 use crate::fetcher;
+use crate::group::{GroupCalls, GroupMember, GroupSettings, Rebalance};
 use crate::membership::Membership;
 use crate::record::{ConsumerRecord, TopicPartition};
 use crate::seek::SeekTo;
@@ -87,6 +89,10 @@ impl ConsumerBuilder {
         let config = self.config;
         let client = Client::connect(config.client.clone()).await?;
         let fetch_client = Client::new(config.fetch_client());
+        let calls = config
+            .group_id
+            .clone()
+            .map(|group| GroupCalls::new(group, Client::new(config.client.clone())));
         let shared = Arc::new(Shared::new(Limits::from_config(&config)));
         let shutdown = CancellationToken::new();
         let fetcher = tokio::spawn(fetcher::run(
@@ -95,11 +101,14 @@ impl ConsumerBuilder {
             shutdown.clone(),
         ));
         Ok(Consumer {
-            config,
             client,
             shared,
             current: None,
-            membership: Membership::Manual,
+            membership: Membership::Manual(calls),
+            listener: None,
+            next_auto_commit: Instant::now() + config.auto_commit_interval,
+            last_committed: HashMap::new(),
+            config,
             shutdown,
             fetcher: Some(fetcher),
         })
@@ -146,10 +155,29 @@ pub struct Consumer {
     current: Option<CompletedFetch>,
     /// Who decides the assignment.
     membership: Membership,
+    /// Told about assignment changes.
+    listener: Option<Listener>,
+    /// The next automatic commit.
+    next_auto_commit: Instant,
+    /// Positions committed last, so automatic commits send only what moved.
+    last_committed: HashMap<TopicPartition, i64>,
     /// Stops the fetcher; cancelled by `close` or on drop.
     shutdown: CancellationToken,
     /// The fetcher task, awaited by `close`.
     fetcher: Option<JoinHandle<()>>,
+}
+
+/// The rebalance callback; in a mutex so that the consumer is `Sync`
+/// (only `&mut self` methods call it, so the lock is never contended).
+struct Listener(std::sync::Mutex<Callback>);
+
+/// A rebalance callback.
+type Callback = Box<dyn FnMut(&Rebalance) + Send>;
+
+impl fmt::Debug for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Listener")
+    }
 }
 
 impl Consumer {
@@ -185,6 +213,11 @@ impl Consumer {
     /// ```
     pub async fn assign(&mut self, topic: &str, partitions: &[u32]) -> Result<(), ConsumerError> {
         self.ensure_open()?;
+        if matches!(self.membership, Membership::Member(_)) {
+            return Err(ConsumerError::Usage(
+                "assign cannot be used while subscribed to a group: the group assigns partitions",
+            ));
+        }
         if partitions.is_empty() {
             self.unassign(topic);
             return Ok(());
@@ -203,33 +236,21 @@ impl Consumer {
             }
         }
         let name: Arc<str> = Arc::from(topic);
-        let new: Vec<u32> = {
+        let new: Vec<TopicPartition> = {
             let state = self.shared.lock();
             wanted
                 .iter()
-                .copied()
-                .filter(|&p| !state.is_assigned(&TopicPartition::new(Arc::clone(&name), p)))
+                .map(|&p| TopicPartition::new(Arc::clone(&name), p))
+                .filter(|tp| !state.is_assigned(tp))
                 .collect()
         };
-        let mut starts = self.membership.committed_offsets(topic, &new);
-        let unstarted: Vec<u32> = new
-            .iter()
-            .copied()
-            .filter(|p| !starts.contains_key(p))
-            .collect();
-        let by_policy = match self.config.auto_offset_reset {
-            AutoOffsetReset::Earliest => Some(SeekTo::Earliest),
-            AutoOffsetReset::Latest => Some(SeekTo::Latest),
-            AutoOffsetReset::None => None,
-        };
-        if let Some(to) = by_policy
-            && !unstarted.is_empty()
-        {
-            starts.extend(self.resolve(topic, &unstarted, to).await?);
-        }
+        let starts = self.starting_positions(&new).await?;
         let assignment: Vec<(u32, Option<i64>)> = wanted
             .iter()
-            .map(|p| (*p, starts.get(p).copied()))
+            .map(|&p| {
+                let tp = TopicPartition::new(Arc::clone(&name), p);
+                (p, starts.get(&tp).copied().flatten())
+            })
             .collect();
         self.shared.lock().assign(&name, &assignment);
         self.drop_current_if_stale();
@@ -261,6 +282,133 @@ impl Consumer {
         self.shared.lock().unassign(topic);
         self.drop_current_if_stale();
         self.shared.fetcher_wake.notify_one();
+    }
+
+    /// Joins the consumer group named by `group.id` and reads the
+    /// partitions of `topics` that the group's coordinator assigns to this
+    /// member; calling it again changes the subscription. Assignments
+    /// change inside [`Consumer::poll`] (and `recv`, `stream`): new
+    /// partitions start at the group's committed offset, or per
+    /// `auto.offset.reset`; revoked ones are committed first (with
+    /// `enable.auto.commit`) and given up. Poll at least every
+    /// `max.poll.interval.ms`, or the group moves on without this member.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), runnel_consumer::ConsumerError> {
+    /// use std::time::Duration;
+    /// use runnel_consumer::{Consumer, Rebalance};
+    ///
+    /// let mut consumer = Consumer::builder()
+    ///     .set("group.id", "billing")?
+    ///     .set("auto.offset.reset", "earliest")?
+    ///     .build()
+    ///     .await?;
+    /// consumer.on_rebalance(|change| {
+    ///     if let Rebalance::Assigned(partitions) = change {
+    ///         println!("now reading {partitions:?}");
+    ///     }
+    /// });
+    /// consumer.subscribe(&["orders"])?;
+    /// loop {
+    ///     for record in consumer.poll(Duration::from_secs(1)).await? {
+    ///         println!("{}-{}@{}", record.topic, record.partition, record.offset);
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn subscribe(&mut self, topics: &[&str]) -> Result<(), ConsumerError> {
+        self.ensure_open()?;
+        let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+        match &self.membership {
+            Membership::Member(member) => {
+                member.subscribe(topics);
+                return Ok(());
+            }
+            Membership::Manual(None) => {
+                return Err(ConsumerError::Usage(
+                    "subscribe needs a consumer group: set group.id",
+                ));
+            }
+            Membership::Manual(Some(_)) if !self.assignment().is_empty() => {
+                return Err(ConsumerError::Usage(
+                    "subscribe cannot be used with assigned partitions: unassign them first",
+                ));
+            }
+            Membership::Manual(Some(_)) => {}
+        }
+        let Membership::Manual(Some(calls)) =
+            std::mem::replace(&mut self.membership, Membership::Manual(None))
+        else {
+            return Err(ConsumerError::Closed);
+        };
+        let Some(settings) = GroupSettings::from_config(&self.config) else {
+            return Err(ConsumerError::Usage(
+                "subscribe needs a consumer group: set group.id",
+            ));
+        };
+        let member = GroupMember::start(
+            settings,
+            calls,
+            topics,
+            Arc::clone(&self.shared),
+            &self.shutdown,
+        );
+        self.membership = Membership::Member(Box::new(member));
+        Ok(())
+    }
+
+    /// Calls `listener` whenever partitions are assigned, revoked or lost
+    /// (inside `poll`, before the records of the new assignment).
+    pub fn on_rebalance(&mut self, listener: impl FnMut(&Rebalance) + Send + 'static) {
+        self.listener = Some(Listener(std::sync::Mutex::new(Box::new(listener))));
+    }
+
+    /// Commits the position of every assigned partition to the group
+    /// (`group.id`), and waits until the commit is durable. The position
+    /// is the offset after the last record returned: commit after
+    /// processing what `poll` returned.
+    ///
+    /// ```no_run
+    /// # async fn run(consumer: &mut runnel_consumer::Consumer) -> Result<(), runnel_consumer::ConsumerError> {
+    /// let records = consumer.poll(std::time::Duration::from_secs(1)).await?;
+    /// // ... process the records ...
+    /// consumer.commit().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn commit(&mut self) -> Result<(), ConsumerError> {
+        self.ensure_open()?;
+        let calls = self
+            .membership
+            .calls()
+            .cloned()
+            .ok_or(ConsumerError::Usage(
+                "commit needs a consumer group: set group.id",
+            ))?;
+        let offsets = self.positions(&self.assignment());
+        calls.commit(self.membership.identity(), &offsets).await?;
+        self.last_committed.extend(offsets);
+        Ok(())
+    }
+
+    /// Starts committing the position of every assigned partition and
+    /// returns at once; the handle resolves to the outcome (dropping it
+    /// is fine).
+    pub fn commit_async(&mut self) -> Result<JoinHandle<Result<(), ConsumerError>>, ConsumerError> {
+        self.ensure_open()?;
+        let calls = self
+            .membership
+            .calls()
+            .cloned()
+            .ok_or(ConsumerError::Usage(
+                "commit needs a consumer group: set group.id",
+            ))?;
+        let offsets = self.positions(&self.assignment());
+        self.last_committed.extend(offsets.iter().cloned());
+        let member = self.membership.identity();
+        Ok(tokio::spawn(
+            async move { calls.commit(member, &offsets).await },
+        ))
     }
 
     /// The assigned partitions, sorted by topic and partition.
@@ -366,6 +514,7 @@ impl Consumer {
         let deadline = Instant::now() + timeout;
         loop {
             self.ensure_open()?;
+            self.maintain().await?;
             let records = self.drain(self.config.max_poll_records)?;
             if !records.is_empty() {
                 return Ok(records);
@@ -384,6 +533,7 @@ impl Consumer {
     pub async fn recv(&mut self) -> Result<ConsumerRecord, ConsumerError> {
         loop {
             self.ensure_open()?;
+            self.maintain().await?;
             if let Some(record) = self.drain(1)?.pop() {
                 return Ok(record);
             }
@@ -424,9 +574,32 @@ impl Consumer {
         })
     }
 
-    /// Stops the fetcher and closes the connections. Buffered data is
-    /// dropped.
+    /// Commits the positions (with `group.id` and `enable.auto.commit`),
+    /// leaves the group (when subscribed), stops the fetcher and closes the
+    /// connections. Buffered data is dropped. Dropping a consumer without
+    /// closing it stops it too, but commits nothing and leaves the group
+    /// only when its session times out.
     pub async fn close(mut self) {
+        if !self.shutdown.is_cancelled() {
+            if self.config.enable_auto_commit
+                && let Some(calls) = self.membership.calls()
+            {
+                let offsets = self.positions(&self.assignment());
+                if let Err(error) = calls.commit(self.membership.identity(), &offsets).await {
+                    tracing::warn!(%error, "committing on close failed");
+                }
+            }
+            if let Membership::Member(member) = &self.membership {
+                let owned: Vec<TopicPartition> = member.owned().into_iter().collect();
+                member.leave().await;
+                if !owned.is_empty() {
+                    self.tell(&Rebalance::Revoked(owned));
+                }
+            }
+        }
+        if let Some(calls) = self.membership.calls() {
+            calls.close();
+        }
         self.shutdown.cancel();
         if let Some(fetcher) = self.fetcher.take()
             && let Err(error) = fetcher.await
@@ -437,6 +610,159 @@ impl Consumer {
     }
 
     // ---- internals ----
+
+    /// Group work due before handing out records: reconcile an assignment
+    /// change, commit automatically when the interval has passed.
+    async fn maintain(&mut self) -> Result<(), ConsumerError> {
+        self.reconcile().await?;
+        if self.config.enable_auto_commit
+            && Instant::now() >= self.next_auto_commit
+            && let Some(calls) = self.membership.calls()
+        {
+            self.next_auto_commit = Instant::now() + self.config.auto_commit_interval;
+            let offsets: Vec<(TopicPartition, i64)> = self
+                .positions(&self.assignment())
+                .into_iter()
+                .filter(|(tp, offset)| self.last_committed.get(tp) != Some(offset))
+                .collect();
+            if !offsets.is_empty() {
+                self.last_committed.extend(offsets.iter().cloned());
+                let calls = calls.clone();
+                let member = self.membership.identity();
+                tokio::spawn(async move {
+                    if let Err(error) = calls.commit(member, &offsets).await {
+                        tracing::warn!(%error, "automatic commit failed");
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves to the group's latest assignment: gives up revoked
+    /// partitions (committing them first with `enable.auto.commit`),
+    /// starts added ones, reports lost ones; see [`crate::group`].
+    async fn reconcile(&mut self) -> Result<(), ConsumerError> {
+        let Membership::Member(member) = &self.membership else {
+            return Ok(());
+        };
+        let news = member.take_news();
+        if !news.lost.is_empty() {
+            self.drop_current_if_stale();
+            self.tell(&Rebalance::Lost(news.lost));
+        }
+        if let Some(error) = news.error {
+            return Err(error);
+        }
+        let Some(target) = news.target else {
+            return Ok(());
+        };
+        let Membership::Member(member) = &self.membership else {
+            return Ok(());
+        };
+        let starts = match self.starting_positions(&target.change.added).await {
+            Ok(starts) => starts,
+            Err(error) => {
+                member.requeue(target);
+                return Err(error);
+            }
+        };
+        let revoked = target.change.revoked.clone();
+        if self.config.enable_auto_commit && !revoked.is_empty() {
+            let offsets = self.positions(&revoked);
+            if let Err(error) = member.calls.commit(member.identity(), &offsets).await {
+                tracing::warn!(%error, "committing revoked partitions failed");
+            }
+        }
+        let added = target.change.added.clone();
+        let shared = &self.shared;
+        let applied = member.apply(target.generation, |owned| {
+            let mut fetch = shared.lock();
+            fetch.remove(&revoked);
+            for tp in &added {
+                fetch.add(tp.clone(), starts.get(tp).copied().flatten());
+            }
+            for tp in &revoked {
+                owned.remove(tp);
+            }
+            owned.extend(added.iter().cloned());
+        });
+        if !applied {
+            return Ok(());
+        }
+        for tp in &revoked {
+            self.last_committed.remove(tp);
+        }
+        self.drop_current_if_stale();
+        self.shared.fetcher_wake.notify_one();
+        if !revoked.is_empty() {
+            self.tell(&Rebalance::Revoked(revoked));
+        }
+        if !added.is_empty() {
+            self.tell(&Rebalance::Assigned(added));
+        }
+        Ok(())
+    }
+
+    /// Where newly assigned `partitions` start: the group's committed
+    /// offset when there is one, else per `auto.offset.reset` (`None`
+    /// with `none`).
+    async fn starting_positions(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, Option<i64>>, ConsumerError> {
+        let mut starts: HashMap<TopicPartition, Option<i64>> = HashMap::new();
+        if let Some(calls) = self.membership.calls() {
+            let committed = calls
+                .committed(self.membership.identity(), partitions)
+                .await?;
+            starts.extend(committed.into_iter().map(|(tp, offset)| (tp, Some(offset))));
+        }
+        let by_policy = match self.config.auto_offset_reset {
+            AutoOffsetReset::Earliest => Some(SeekTo::Earliest),
+            AutoOffsetReset::Latest => Some(SeekTo::Latest),
+            AutoOffsetReset::None => None,
+        };
+        let mut by_topic: BTreeMap<Arc<str>, Vec<u32>> = BTreeMap::new();
+        for tp in partitions.iter().filter(|tp| !starts.contains_key(*tp)) {
+            by_topic
+                .entry(Arc::clone(&tp.topic))
+                .or_default()
+                .push(tp.partition);
+        }
+        for (topic, numbers) in by_topic {
+            let found = match by_policy {
+                Some(to) => self.resolve(&topic, &numbers, to).await?,
+                None => HashMap::new(),
+            };
+            for p in numbers {
+                starts.insert(
+                    TopicPartition::new(Arc::clone(&topic), p),
+                    found.get(&p).copied(),
+                );
+            }
+        }
+        Ok(starts)
+    }
+
+    /// The positions of `partitions` that have one.
+    fn positions(&self, partitions: &[TopicPartition]) -> Vec<(TopicPartition, i64)> {
+        let state = self.shared.lock();
+        partitions
+            .iter()
+            .filter_map(|tp| state.position(tp).map(|p| (tp.clone(), p)))
+            .collect()
+    }
+
+    /// Tells the rebalance callback.
+    fn tell(&mut self, change: &Rebalance) {
+        if let Some(Listener(listener)) = &mut self.listener {
+            let listener = listener
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            listener(change);
+        }
+    }
 
     fn ensure_open(&self) -> Result<(), ConsumerError> {
         if self.shutdown.is_cancelled() {

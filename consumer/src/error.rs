@@ -102,6 +102,20 @@ pub enum ConsumerError {
         #[source]
         source: BrokerError,
     },
+    /// A group call failed for the whole group: the member was fenced or
+    /// removed, the group id or a group setting was refused.
+    #[error("group {group:?}: {source}")]
+    Group {
+        /// The group.
+        group: String,
+        /// The broker's error.
+        #[source]
+        source: BrokerError,
+    },
+    /// The call does not fit how the consumer is being used (`assign`
+    /// while subscribed to a group, `subscribe` without `group.id`, ...).
+    #[error("{0}")]
+    Usage(&'static str),
     /// The consumer was closed, or its fetcher stopped.
     #[error("the consumer is closed")]
     Closed,

@@ -24,8 +24,9 @@
 //! ```
 //!
 //! # Layout
-//! - [`consumer`]: [`Consumer`] (`assign`, `seek`, `position`, `poll`,
-//!   `recv`, `stream`, `close`) and [`ConsumerBuilder`].
+//! - [`consumer`]: [`Consumer`] (`assign` or `subscribe`, `seek`,
+//!   `position`, `poll`, `recv`, `stream`, `commit`, `close`) and
+//!   [`ConsumerBuilder`].
 //! - [`config`]: [`ConsumerConfig`], settings by Apache Kafka's names,
 //!   and [`AutoOffsetReset`].
 //! - [`record`]: [`ConsumerRecord`] and [`TopicPartition`].
@@ -35,8 +36,10 @@
 //! - `state`: positions, epochs, the prefetch queue and its budget, shared
 //!   by the consumer and the fetcher.
 //! - `buffer`: fetched data of one partition, drained into records.
-//! - `membership`: who decides the assignment (the application today;
-//!   consumer groups next).
+//! - `membership`: who decides the assignment: the application
+//!   (`assign`) or a consumer group (`subscribe`).
+//! - `group`: group membership — the heartbeat task, reconciling
+//!   assignments, committed offsets — and [`Rebalance`].
 //!
 //! # Guarantees
 //! - **Order.** Records of one partition are returned in offset order,
@@ -58,6 +61,13 @@
 //!   broker's `CORRUPT_DATA` — is an error naming the partition and offset,
 //!   raised after every good record before it. Lost connections and leader
 //!   changes are retried after `retry.backoff.ms`.
+//! - **Groups.** With `group.id`, [`Consumer::subscribe`] joins a consumer
+//!   group: the broker assigns partitions, the member heartbeats on a
+//!   connection of its own, and assignment changes take effect inside
+//!   `poll`, where revoked partitions are committed (with
+//!   `enable.auto.commit`) before they are given up. Positions are
+//!   committed every `auto.commit.interval.ms`, on revocation and on
+//!   `close`, or explicitly with [`Consumer::commit`].
 
 pub mod config;
 pub mod consumer;
@@ -67,12 +77,14 @@ pub mod seek;
 
 mod buffer;
 mod fetcher;
+mod group;
 mod membership;
 mod state;
 
 pub use config::{AutoOffsetReset, ConsumerConfig};
 pub use consumer::{Consumer, ConsumerBuilder};
 pub use error::{ConsumerError, CorruptCause};
+pub use group::Rebalance;
 pub use record::{ConsumerRecord, TopicPartition};
 pub use runnel_protocol::record::{Header, RecordHeaders, TimestampType};
 pub use seek::SeekTo;

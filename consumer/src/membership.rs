@@ -1,33 +1,39 @@
-//! [`Membership`]: who decides which partitions a consumer reads, and
-//! where a newly assigned partition starts.
+//! [`Membership`]: who decides which partitions a consumer reads.
 //!
-//! Today the application decides, through [`crate::Consumer::assign`]: a
-//! partition starts where `auto.offset.reset` says. Consumer-group
-//! membership is the second kind: a member task heartbeating on a
-//! connection of its own (ConsumerGroupHeartbeat), whose answers change
-//! the assignment between polls; newly assigned partitions start at the
-//! group's committed offsets (OffsetFetch) and fall back on
-//! `auto.offset.reset`; revoked partitions are committed and dropped before
-//! the member reports them gone. Every place that depends on the kind of
-//! membership goes through this type.
+//! - **Manual** ([`crate::Consumer::assign`]): the application. With
+//!   `group.id` set, a newly assigned partition starts at the group's
+//!   committed offset and positions are committed to the group as a
+//!   consumer outside it (member id `""`, epoch -1, which the broker
+//!   accepts while the group has no members).
+//! - **Member** ([`crate::Consumer::subscribe`]): the group's coordinator,
+//!   through the heartbeat task of [`GroupMember`].
 
-use std::collections::HashMap;
+use crate::group::{GroupCalls, GroupMember, outsider};
 
 /// Who decides the assignment.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug)]
 pub(crate) enum Membership {
-    /// The application assigns partitions itself; nothing is committed.
-    #[default]
-    Manual,
+    /// The application assigns partitions; the group calls exist when
+    /// `group.id` is set.
+    Manual(Option<GroupCalls>),
+    /// The consumer is a member of a group.
+    Member(Box<GroupMember>),
 }
 
 impl Membership {
-    /// Committed positions for newly assigned `partitions` of `topic`, to
-    /// start from instead of `auto.offset.reset`. A manual assignment has
-    /// none.
-    pub fn committed_offsets(&self, _topic: &str, _partitions: &[u32]) -> HashMap<u32, i64> {
+    /// The group calls, when there is a group.
+    pub fn calls(&self) -> Option<&GroupCalls> {
         match self {
-            Membership::Manual => HashMap::new(),
+            Membership::Manual(calls) => calls.as_ref(),
+            Membership::Member(member) => Some(&member.calls),
+        }
+    }
+
+    /// The member id and epoch group calls are made as.
+    pub fn identity(&self) -> (String, i32) {
+        match self {
+            Membership::Manual(_) => outsider(),
+            Membership::Member(member) => member.identity(),
         }
     }
 }
@@ -37,11 +43,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_manual_assignment_starts_from_the_reset_policy() {
-        assert!(
-            Membership::Manual
-                .committed_offsets("t", &[0, 1])
-                .is_empty()
-        );
+    fn a_manual_consumer_calls_from_outside_the_group() {
+        let manual = Membership::Manual(None);
+        assert!(manual.calls().is_none());
+        assert_eq!(manual.identity(), (String::new(), -1));
     }
 }

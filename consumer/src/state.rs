@@ -249,25 +249,35 @@ impl FetchState {
             .filter(|tp| tp.topic == *topic && !keep.contains(&tp.partition))
             .cloned()
             .collect();
-        for tp in dropped {
-            self.partitions.remove(&tp);
-            self.drop_completed(&tp);
-        }
+        self.remove(&dropped);
         for &(partition, position) in partitions {
-            let tp = TopicPartition::new(Arc::clone(topic), partition);
-            if self.partitions.contains_key(&tp) {
-                continue;
-            }
-            let epoch = self.epoch();
-            let mut state = PartitionState::new(epoch, position);
-            if position.is_none() {
-                state.halted = true;
-                state.error = Some(ConsumerError::NoPosition {
-                    topic: topic.to_string(),
-                    partition,
-                });
-            }
-            self.partitions.insert(tp, state);
+            self.add(TopicPartition::new(Arc::clone(topic), partition), position);
+        }
+    }
+
+    /// Adds `tp` at `position` (`None`: no position until sought); a
+    /// partition already assigned keeps its state.
+    pub fn add(&mut self, tp: TopicPartition, position: Option<i64>) {
+        if self.partitions.contains_key(&tp) {
+            return;
+        }
+        let epoch = self.epoch();
+        let mut state = PartitionState::new(epoch, position);
+        if position.is_none() {
+            state.halted = true;
+            state.error = Some(ConsumerError::NoPosition {
+                topic: tp.topic.to_string(),
+                partition: tp.partition,
+            });
+        }
+        self.partitions.insert(tp, state);
+    }
+
+    /// Drops `partitions` with their data.
+    pub fn remove(&mut self, partitions: &[TopicPartition]) {
+        for tp in partitions {
+            self.partitions.remove(tp);
+            self.drop_completed(tp);
         }
     }
 

@@ -101,14 +101,20 @@ pub struct Broker {
 impl Broker {
     /// A broker on a free port with a fresh data directory.
     pub fn start() -> Broker {
+        Broker::start_with_env(&[])
+    }
+
+    /// A broker on a free port with a fresh data directory and extra
+    /// `RUNNEL_*` settings.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Broker {
         let data = tempfile::tempdir().expect("temp dir");
         let mut command = Command::new(broker_binary());
-        command.arg("--data-dir").arg(data.path()).args([
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ]);
+        command
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            .envs(env.iter().copied());
         let mut broker = Broker::spawn(command);
         broker.data = Some(data);
         broker
