@@ -951,14 +951,19 @@ mod tests {
     use bytes::Bytes;
     use futures_util::StreamExt;
     use runnel_client::testing::{FakeBroker, Reply, metadata_for};
+    use runnel_protocol::NodeId;
     use runnel_protocol::api::fetch::{
         FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse,
     };
+    use runnel_protocol::api::find_coordinator::{Coordinator, FindCoordinatorResponse};
     use runnel_protocol::api::list_offsets::{
         ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse,
         ListOffsetsTopicResponse,
     };
     use runnel_protocol::api::metadata::TopicMetadata;
+    use runnel_protocol::api::offset_fetch::{
+        OffsetFetchPartitionResponse, OffsetFetchResponse, OffsetFetchTopicResponse,
+    };
     use runnel_protocol::record::{BatchBuilder, BatchOptions, NewRecord, set_base_offset};
     use runnel_protocol::{Request, Response};
 
@@ -975,6 +980,8 @@ mod tests {
         per_fetch: i64,
         /// Partitions that answer CORRUPT_DATA.
         corrupt: Vec<u32>,
+        /// The offset the group has committed in every partition.
+        committed: Option<i64>,
     }
 
     /// Counters the tests look at.
@@ -1101,6 +1108,43 @@ mod tests {
                 counters.list_offsets.fetch_add(1, Ordering::SeqCst);
                 list_offsets(&log, &r)
             }
+            Request::FindCoordinator(r) => {
+                Reply::Respond(Response::FindCoordinator(FindCoordinatorResponse {
+                    coordinators: r
+                        .keys
+                        .into_iter()
+                        .map(|key| Coordinator {
+                            key,
+                            node_id: NodeId::new(0),
+                            host: ctx.local_addr.ip().to_string(),
+                            port: ctx.local_addr.port(),
+                            ..Coordinator::default()
+                        })
+                        .collect(),
+                }))
+            }
+            Request::OffsetFetch(r) => Reply::Respond(Response::OffsetFetch(OffsetFetchResponse {
+                topics: r
+                    .topics
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| OffsetFetchTopicResponse {
+                        name: t.name,
+                        partitions: t
+                            .partitions
+                            .into_iter()
+                            .map(|partition| OffsetFetchPartitionResponse {
+                                partition,
+                                committed_offset: log.committed.unwrap_or(-1),
+                                ..OffsetFetchPartitionResponse::default()
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+                ..OffsetFetchResponse::default()
+            })),
+            // Heartbeats go unanswered: membership is tested end to end.
+            Request::ConsumerGroupHeartbeat(_) => Reply::Nothing,
             Request::Fetch(r) => {
                 counters.fetches.fetch_add(1, Ordering::SeqCst);
                 let size = r.topics.iter().map(|t| t.partitions.len()).sum();
@@ -1120,6 +1164,7 @@ mod tests {
             end: 5,
             per_fetch: 2,
             corrupt: Vec::new(),
+            committed: None,
         }
     }
 
@@ -1346,6 +1391,51 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!("cannot reach broker at {addr}: connection refused")
+        );
+    }
+
+    #[tokio::test]
+    async fn group_calls_need_a_group_id() {
+        let (broker, _) = serve(log()).await;
+        let mut c = consumer(&broker, &[]).await;
+        let err = c.subscribe(&["t"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "subscribe needs a consumer group: set group.id"
+        );
+        assert!(matches!(c.commit().await, Err(ConsumerError::Usage(_))));
+        assert!(c.commit_async().is_err());
+    }
+
+    #[tokio::test]
+    async fn with_a_group_id_assigned_partitions_start_at_committed_offsets() {
+        let (broker, _) = serve(FakeLog {
+            committed: Some(3),
+            ..log()
+        })
+        .await;
+        let mut c = consumer(&broker, &[("group.id", "g")]).await;
+        c.assign("t", &[0, 1]).await.unwrap();
+        assert_eq!(c.position("t", 0), Some(3));
+        assert_eq!(c.position("t", 1), Some(3));
+        assert_eq!(
+            value(&read(&mut c, 1).await[0]).split('-').nth(1),
+            Some("3")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_group_member_cannot_assign_and_an_assigner_cannot_subscribe() {
+        let (broker, _) = serve(log()).await;
+        let mut c = consumer(&broker, &[("group.id", "g")]).await;
+        c.assign("t", &[0]).await.unwrap();
+        assert!(matches!(c.subscribe(&["t"]), Err(ConsumerError::Usage(_))));
+        c.unassign("t");
+        c.subscribe(&["t"]).unwrap();
+        let err = c.assign("t", &[0]).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "assign cannot be used while subscribed to a group: the group assigns partitions"
         );
     }
 
