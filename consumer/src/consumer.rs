@@ -510,6 +510,21 @@ impl Consumer {
     /// `auto.offset.reset=none`, ...) is returned once the records before
     /// it have been handed out, and again by every poll until the
     /// partition is sought elsewhere or unassigned.
+    ///
+    /// ```no_run
+    /// # async fn run(consumer: &mut runnel_consumer::Consumer) -> Result<(), runnel_consumer::ConsumerError> {
+    /// use std::time::Duration;
+    ///
+    /// let records = consumer.poll(Duration::from_millis(500)).await?;
+    /// for record in &records {
+    ///     println!("{}-{}@{}", record.topic, record.partition, record.offset);
+    /// }
+    /// if let Some(last) = records.last() {
+    ///     assert_eq!(consumer.position(&last.topic, last.partition), Some(last.offset + 1));
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>, ConsumerError> {
         let deadline = Instant::now() + timeout;
         loop {

@@ -46,6 +46,19 @@ use crate::state::Shared;
 
 /// What the consumer's partitions are doing, as told to the rebalance
 /// callback ([`crate::Consumer::on_rebalance`]).
+///
+/// ```no_run
+/// # fn run(consumer: &mut runnel_consumer::Consumer) {
+/// use runnel_consumer::Rebalance;
+///
+/// consumer.on_rebalance(|change| match change {
+///     Rebalance::Assigned(partitions) => println!("+ {partitions:?}"),
+///     Rebalance::Revoked(partitions) | Rebalance::Lost(partitions) => {
+///         println!("- {partitions:?}");
+///     }
+/// });
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rebalance {
     /// These partitions were added; reading starts at the group's
