@@ -483,6 +483,61 @@ fn without_per_partition_metrics_storage_is_summed_per_topic() {
     promtool_check(&text);
 }
 
+#[test]
+fn group_metrics_report_members_lag_and_rebalances() {
+    use runnel_protocol::PartitionId;
+    use runnel_protocol::api::consumer_group_heartbeat::ConsumerGroupHeartbeatRequest;
+    use runnel_protocol::api::offset_commit::{
+        OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic,
+    };
+
+    let broker = Broker::start();
+    let mut c = broker.connect();
+    assert_eq!(c.create_topic("gt", 2, &[]).0, ErrorCode::None);
+    // Four records produced 5 s ago, in one batch.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let ts = i64::try_from(now).unwrap() - 5_000;
+    c.produce("gt", 0, batch(ts, &["a", "b", "c", "d"]), Acks::All);
+    let joined = c.call(&ConsumerGroupHeartbeatRequest {
+        group_id: "g".to_owned(),
+        subscribed_topic_names: Some(vec!["gt".to_owned()]),
+        owned_partitions: Some(Vec::new()),
+        ..ConsumerGroupHeartbeatRequest::default()
+    });
+    assert_eq!(joined.error_code, ErrorCode::None, "{joined:?}");
+    let committed = c.call(&OffsetCommitRequest {
+        group_id: "g".to_owned(),
+        member_id: joined.member_id.clone(),
+        member_epoch: joined.member_epoch,
+        topics: vec![OffsetCommitTopic {
+            name: "gt".to_owned(),
+            partitions: vec![OffsetCommitPartition {
+                partition: PartitionId(0),
+                committed_offset: 1,
+                committed_metadata: None,
+            }],
+        }],
+    });
+    assert_eq!(
+        committed.topics[0].partitions[0].error_code,
+        ErrorCode::None
+    );
+
+    let (text, s) = scrape(&broker);
+    let g = [("group", "g")];
+    assert_eq!(s.get("runnel_consumer_groups", &[]), 1.0);
+    assert_eq!(s.get("runnel_consumer_group_members", &g), 1.0);
+    assert!(s.get("runnel_consumer_group_rebalances_total", &g) >= 1.0);
+    let p0 = [("group", "g"), ("topic", "gt"), ("partition", "0")];
+    assert_eq!(s.get("runnel_consumer_group_lag", &p0), 3.0);
+    let age = s.get("runnel_consumer_group_lag_seconds", &p0);
+    assert!((5.0..60.0).contains(&age), "lag of {age} s");
+    promtool_check(&text);
+}
+
 /// Metric names in a PromQL expression: identifiers that start with
 /// `runnel_` or `process_`.
 fn metric_names(expr: &str) -> Vec<String> {
@@ -530,9 +585,9 @@ fn documented_family(series: &str) -> Option<&'static str> {
     })
 }
 
-/// Families only a running group coordinator reports.
+/// Families that appear only once a group exists.
 fn needs_groups(name: &str) -> bool {
-    name.starts_with("runnel_consumer_group")
+    name.starts_with("runnel_consumer_group_")
 }
 
 #[test]

@@ -349,3 +349,147 @@ fn write_process(w: &mut TextWriter<'_>, p: &process::ProcessStats) {
         w.sample(&names::START_TIME, &[], Value::Float(v));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use runnel_config::TopicConfig;
+    use runnel_protocol::record::{BatchBuilder, BatchOptions, NewRecord, validate_batch};
+
+    use super::*;
+    use crate::metrics::groups::{CommittedOffset, GroupSnapshot};
+    use crate::storage::OsFs;
+
+    fn batch(ts: i64, n: usize) -> bytes::Bytes {
+        let mut b = BatchBuilder::new(BatchOptions::default()).unwrap();
+        for i in 0..n {
+            b.append(&NewRecord {
+                timestamp: ts + i64::try_from(i).unwrap(),
+                key: None,
+                value: Some(bytes::Bytes::from_static(b"v")),
+                headers: vec![],
+            })
+            .unwrap();
+        }
+        b.build().unwrap()
+    }
+
+    /// A registry with topic `t` of two partitions: 3 durable records in
+    /// partition 0 (created at 1 s), 2 in partition 1 (at 5 s).
+    async fn registry(dir: &std::path::Path) -> TopicRegistry {
+        let (topics, _) =
+            TopicRegistry::load(dir, TopicConfig::default(), Arc::new(OsFs), true, 0).unwrap();
+        let t = topics.create("t", 2, &[], 0).unwrap();
+        for (p, ts, n) in [(0, 1_000, 3), (1, 5_000, 2)] {
+            let bytes = batch(ts, n);
+            let header = validate_batch(&bytes).unwrap();
+            let part = t.partition(p).unwrap();
+            let info = part.append(&bytes, &header, ts).unwrap();
+            part.wait_durable(info.last_offset.plus(1), Duration::from_secs(10))
+                .await
+                .unwrap();
+        }
+        topics
+    }
+
+    fn render(f: impl FnOnce(&mut TextWriter<'_>)) -> String {
+        let mut out = String::new();
+        let mut w = TextWriter::new(&mut out);
+        f(&mut w);
+        w.finish();
+        out
+    }
+
+    #[tokio::test]
+    async fn partitions_are_reported_one_by_one_or_summed_per_topic() {
+        let dir = tempfile::tempdir().unwrap();
+        let topics = registry(dir.path()).await;
+        let each = render(|w| write_partitions(w, &topics, true, 10_000));
+        assert!(each.contains("runnel_log_end_offset{topic=\"t\",partition=\"0\"} 3\n"));
+        assert!(each.contains("runnel_log_end_offset{topic=\"t\",partition=\"1\"} 2\n"));
+        assert!(each.contains("runnel_log_unflushed_bytes{topic=\"t\",partition=\"1\"} 0\n"));
+        assert!(
+            each.contains("runnel_log_durability_lag_seconds{topic=\"t\",partition=\"0\"} 0\n")
+        );
+        assert!(each.contains("runnel_partitions 2\n"));
+        assert!(each.contains("runnel_log_fenced_partitions 0\n"));
+
+        let summed = render(|w| write_partitions(w, &topics, false, 10_000));
+        assert!(
+            summed.contains("runnel_log_end_offset{topic=\"t\"} 5\n"),
+            "{summed}"
+        );
+        assert!(summed.contains("runnel_log_segments{topic=\"t\"} 2\n"));
+        assert!(!summed.contains("partition=\""));
+        assert_eq!(
+            summed.matches("# TYPE runnel_log_size_bytes gauge").count(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn group_lag_is_derived_from_commits_and_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let topics = registry(dir.path()).await;
+        let commit = |topic: &str, partition, offset| CommittedOffset {
+            topic: topic.to_owned(),
+            partition,
+            offset,
+        };
+        let groups = vec![
+            GroupSnapshot {
+                group: "g".to_owned(),
+                members: 2,
+                committed: vec![
+                    commit("t", 0, 1),
+                    commit("t", 1, 2),
+                    commit("gone", 0, 5),
+                    commit("t", 9, 0),
+                ],
+            },
+            GroupSnapshot {
+                group: "new".to_owned(),
+                members: 0,
+                committed: vec![commit("t", 0, -1)],
+            },
+        ];
+        let each = render(|w| write_groups(w, &topics, &groups, true, 11_000));
+        assert!(each.contains("runnel_consumer_groups 2\n"));
+        assert!(each.contains("runnel_consumer_group_members{group=\"g\"} 2\n"));
+        assert!(each.contains("runnel_consumer_group_members{group=\"new\"} 0\n"));
+        assert!(
+            each.contains("runnel_consumer_group_lag{group=\"g\",topic=\"t\",partition=\"0\"} 2\n"),
+            "{each}"
+        );
+        assert!(
+            each.contains("runnel_consumer_group_lag{group=\"g\",topic=\"t\",partition=\"1\"} 0\n")
+        );
+        assert!(each.contains(
+            "runnel_consumer_group_lag_seconds{group=\"g\",topic=\"t\",partition=\"0\"} 10\n"
+        ));
+        assert!(each.contains(
+            "runnel_consumer_group_lag_seconds{group=\"g\",topic=\"t\",partition=\"1\"} 0\n"
+        ));
+        assert!(!each.contains("gone"), "deleted topics are skipped");
+        assert!(!each.contains("group=\"new\",topic"), "no commit, no lag");
+
+        let summed = render(|w| write_groups(w, &topics, &groups, false, 11_000));
+        assert!(
+            summed.contains("runnel_consumer_group_lag{group=\"g\",topic=\"t\"} 2\n"),
+            "{summed}"
+        );
+        assert!(summed.contains("runnel_consumer_group_lag_seconds{group=\"g\",topic=\"t\"} 10\n"));
+    }
+
+    #[test]
+    fn disabled_telemetry_renders_nothing_and_starts_unhealthy() {
+        let t = Telemetry::new(None, true);
+        assert!(!t.enabled());
+        assert_eq!(t.render(), None);
+        assert_eq!(t.health(), Health::Starting);
+        t.set_health(Health::ShuttingDown);
+        assert_eq!(t.health(), Health::ShuttingDown);
+    }
+}
