@@ -181,13 +181,14 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 request: Ok(request),
             }) => {
                 let api = request.api_key();
-                let started = Instant::now();
+                // Only produce is timed by stage.
+                let started = (api == ApiKey::Produce).then(Instant::now);
                 let origin = api::RequestOrigin {
                     client_id: &header.client_id,
                     peer,
                 };
                 let response = api::dispatch(ctx, request, &origin);
-                if api == ApiKey::Produce {
+                if let Some(started) = started {
                     metrics::produce_stages(received, started, Instant::now());
                 }
                 (header.correlation_id, Some(api), response)

@@ -44,6 +44,8 @@ const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 pub struct MetricsListener {
     /// The socket.
     listener: TcpListener,
+    /// The address it was asked to bind, for error messages.
+    requested: SocketAddr,
     /// What it serves.
     telemetry: Arc<Telemetry>,
 }
@@ -56,6 +58,7 @@ impl MetricsListener {
             .map_err(|source| BrokerError::Bind { addr, source })?;
         Ok(MetricsListener {
             listener,
+            requested: addr,
             telemetry,
         })
     }
@@ -65,7 +68,7 @@ impl MetricsListener {
         self.listener
             .local_addr()
             .map_err(|source| BrokerError::Bind {
-                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                addr: self.requested,
                 source,
             })
     }
