@@ -122,9 +122,7 @@ impl DurabilityTracker {
         let seconds = if unflushed_bytes == 0 || oldest == 0 {
             0.0
         } else {
-            #[allow(clippy::cast_precision_loss)] // ms ages are far below 2^52
-            let ms = now_ms.saturating_sub(oldest).max(0) as f64;
-            ms / 1000.0
+            super::age_seconds(now_ms, oldest)
         };
         DurabilityLag {
             unflushed_bytes,

@@ -72,9 +72,7 @@ pub fn partition_lag(reader: &LogReader, committed: i64, now_ms: i64) -> (u64, f
         .and_then(|o| reader.read(o, 1).ok())
         .and_then(|r| runnel_protocol::record::BatchHeader::parse(&r.records).ok())
         .map_or(0.0, |h| {
-            #[allow(clippy::cast_precision_loss)] // ms ages are far below 2^52
-            let ms = now_ms.saturating_sub(batch_first_timestamp(&h)).max(0) as f64;
-            ms / 1000.0
+            super::age_seconds(now_ms, batch_first_timestamp(&h))
         });
     (records, age)
 }
@@ -84,22 +82,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::metrics::test_support::batch;
     use crate::storage::{LogConfig, OsFs, PartitionLog};
-
-    fn batch(ts: i64, n: usize) -> bytes::Bytes {
-        use runnel_protocol::record::{BatchBuilder, BatchOptions, NewRecord};
-        let mut b = BatchBuilder::new(BatchOptions::default()).unwrap();
-        for i in 0..n {
-            b.append(&NewRecord {
-                timestamp: ts + i64::try_from(i).unwrap(),
-                key: None,
-                value: Some(bytes::Bytes::from_static(b"v")),
-                headers: vec![],
-            })
-            .unwrap();
-        }
-        b.build().unwrap()
-    }
 
     #[test]
     fn lag_counts_records_to_the_end_and_ages_the_first_unconsumed_one() {

@@ -79,9 +79,7 @@ fn batch_age_seconds(h: &BatchHeader, now_ms: i64) -> Option<f64> {
     if h.max_timestamp < 0 {
         return None;
     }
-    #[allow(clippy::cast_precision_loss)] // ms ages are far below 2^52
-    let ms = now_ms.saturating_sub(h.max_timestamp).max(0) as f64;
-    Some(ms / 1000.0)
+    Some(super::age_seconds(now_ms, h.max_timestamp))
 }
 
 /// The timestamp that best stands for "when the record at the start of this
@@ -260,22 +258,13 @@ impl Drop for ConnectionGuard {
 
 #[cfg(test)]
 mod tests {
-    use runnel_protocol::record::{BatchBuilder, BatchOptions, NewRecord, set_base_offset};
+    use runnel_protocol::record::set_base_offset;
 
     use super::*;
+    use crate::metrics::test_support;
 
     fn batch(base_offset: i64, ts: i64, n: usize) -> Vec<u8> {
-        let mut b = BatchBuilder::new(BatchOptions::default()).unwrap();
-        for i in 0..n {
-            b.append(&NewRecord {
-                timestamp: ts + i64::try_from(i).unwrap(),
-                key: None,
-                value: Some(bytes::Bytes::from_static(b"v")),
-                headers: vec![],
-            })
-            .unwrap();
-        }
-        let mut bytes = b.build().unwrap().to_vec();
+        let mut bytes = test_support::batch(ts, n).to_vec();
         set_base_offset(&mut bytes, base_offset);
         bytes
     }

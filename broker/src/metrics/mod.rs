@@ -63,6 +63,14 @@ pub const DELIVERY_BUCKETS: &[f64] = &[
     3600.0,
 ];
 
+/// Seconds from `then_ms` to `now_ms` (both ms since the epoch), 0 when
+/// `then_ms` is in the future (clocks disagree).
+pub fn age_seconds(now_ms: i64, then_ms: i64) -> f64 {
+    #[allow(clippy::cast_precision_loss)] // ms ages are far below 2^52
+    let ms = now_ms.saturating_sub(then_ms).max(0) as f64;
+    ms / 1000.0
+}
+
 /// Why the recorder could not be installed.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
@@ -102,4 +110,26 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
     metrics::counter!(names::PARTITIONS_OPENED.name).absolute(0);
     metrics::gauge!(names::BUILD_INFO.name, "version" => VERSION, "commit" => COMMIT).set(1.0);
     Ok(handle)
+}
+
+/// Test helpers shared by this module's tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use bytes::Bytes;
+    use runnel_protocol::record::{BatchBuilder, BatchOptions, NewRecord};
+
+    /// A batch of `n` one-byte records timestamped `ts`, `ts + 1`, ...
+    pub(crate) fn batch(ts: i64, n: usize) -> Bytes {
+        let mut b = BatchBuilder::new(BatchOptions::default()).unwrap();
+        for i in 0..n {
+            b.append(&NewRecord {
+                timestamp: ts + i64::try_from(i).unwrap(),
+                key: None,
+                value: Some(Bytes::from_static(b"v")),
+                headers: vec![],
+            })
+            .unwrap();
+        }
+        b.build().unwrap()
+    }
 }

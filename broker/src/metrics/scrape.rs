@@ -356,25 +356,12 @@ mod tests {
     use std::time::Duration;
 
     use runnel_config::TopicConfig;
-    use runnel_protocol::record::{BatchBuilder, BatchOptions, NewRecord, validate_batch};
+    use runnel_protocol::record::validate_batch;
 
     use super::*;
     use crate::metrics::groups::{CommittedOffset, GroupSnapshot};
+    use crate::metrics::test_support::batch;
     use crate::storage::OsFs;
-
-    fn batch(ts: i64, n: usize) -> bytes::Bytes {
-        let mut b = BatchBuilder::new(BatchOptions::default()).unwrap();
-        for i in 0..n {
-            b.append(&NewRecord {
-                timestamp: ts + i64::try_from(i).unwrap(),
-                key: None,
-                value: Some(bytes::Bytes::from_static(b"v")),
-                headers: vec![],
-            })
-            .unwrap();
-        }
-        b.build().unwrap()
-    }
 
     /// A registry with topic `t` of two partitions: 3 durable records in
     /// partition 0 (created at 1 s), 2 in partition 1 (at 5 s).
