@@ -3,10 +3,12 @@
 //! simulated disk that keeps written and durable bytes apart
 //! (see [`super::sim`]).
 //!
-//! The real implementation, [`OsFs`], writes through shared memory maps:
-//! on this class of machine a store into a fresh mapped page is several
-//! times cheaper than `write(2)` into a fresh page-cache page (see
-//! BENCHMARKS.md), and reads hand out slices of the same maps without copying.
+//! The real implementation, [`OsFs`], writes with `pwrite(2)` and reads
+//! through shared read-only memory maps, handing out slices of them without
+//! copying. Writing through the maps was measured and rejected: with a
+//! flush always running, writeback of pages dirtied through a mapping must
+//! write-protect them in every CPU's TLB (an IPI per page), which cost more
+//! than the copy it saved (figures in BENCHMARKS.md).
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -158,16 +160,16 @@ pub(crate) fn temp_path(path: &Path) -> PathBuf {
 struct OsFile {
     /// For error messages.
     path: PathBuf,
-    /// The open file; fallocate, ftruncate and fdatasync go through it.
+    /// The open file; pwrite, fallocate, ftruncate and fdatasync go through it.
     file: File,
     /// File length as last set through this handle.
     len: AtomicU64,
     /// How much address space to map at once, so a growing file is rarely
     /// remapped.
     reserve: u64,
-    /// The current mapping, created on first use and replaced by a longer one
-    /// when the file outgrows it. Readers clone the `Arc` and never block the
-    /// writer for longer than that.
+    /// The current read-only mapping, created on first read and replaced by
+    /// a longer one when the file outgrows it. Readers clone the `Arc`; the
+    /// lock is held only for that.
     map: RwLock<Option<Arc<Mapping>>>,
 }
 
@@ -271,11 +273,8 @@ impl StorageFile for OsFile {
     }
 
     fn write_at(&self, pos: u64, data: &[u8]) -> io::Result<()> {
-        let end = self.check_range(pos, data.len() as u64)?;
-        let map = self.mapping(end)?;
-        let pos = usize::try_from(pos)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "position too large"))?;
-        map.write(pos, data)
+        self.check_range(pos, data.len() as u64)?;
+        std::os::unix::fs::FileExt::write_all_at(&self.file, data, pos)
     }
 
     fn read(&self, pos: u64, len: usize) -> io::Result<Bytes> {
@@ -290,9 +289,6 @@ impl StorageFile for OsFile {
     }
 
     fn sync(&self) -> io::Result<()> {
-        // On Linux fdatasync writes back pages dirtied through a shared
-        // mapping as well as through write(2): both are the same page-cache
-        // pages, so no msync is needed first.
         stats::fsync();
         self.file.sync_data()
     }
