@@ -45,7 +45,14 @@ pub(crate) async fn run(shared: Arc<Shared>, node: NodeId, notify: Arc<tokio::sy
             }
             match send(&shared, node, drained.batches).await {
                 Some(request) => in_flight.push(request),
-                None => break,
+                None => {
+                    // The batches went back to the queue to be retried (no
+                    // connection) or were failed: wake when a retry is due,
+                    // even if nothing new is ever sent.
+                    let retry = Instant::now() + shared.config.retry_backoff;
+                    next_wake = Some(next_wake.map_or(retry, |w| w.min(retry)));
+                    break;
+                }
             }
         }
         let sleep = async {
