@@ -8,24 +8,43 @@
 #   DIR          directory on the data file system (default: target/bench-limits
 #                in the repository). tmpfs and ramfs are refused: they measure
 #                memory, not the file system the broker writes to.
-#   --json FILE  also write every run and the medians as JSON to FILE.
+#   --json FILE  also write every run and the medians as JSON to FILE
+#                (bandwidths in bytes/s, *_iops in operations/s, *_ns in ns).
 #   --runs N     runs per measurement (default 3); the median is reported.
 #   --size SIZE  size of each fresh-file write, e.g. 512m or 2g (default 2g).
 #
-# Measured, each N times (runs interleaved, the order of the two fresh-file
-# writes alternating between runs):
-#   buffered_write  sequential 1 MiB pwrite(2) into a fresh file (psync)
-#   mmap_write      sequential 1 MiB stores through a shared map of a fresh file
-#   cache_read      sequential 1 MiB pread(2) of the file just written (page cache)
-#   cache_read_mmap the same file read through a shared map
-#   sync_write_1m   1 MiB pwrite + fdatasync after each, bandwidth
-#   sync_append_4k  4 KiB pwrite + fdatasync after each: ops/s, fdatasync p50/p99
-# Every fresh file is preallocated (unwritten extents), as the broker
-# preallocates its segments, and kept until the end so no run reuses pages
-# another run freed. Dirty pages are written back (sync) before each write
-# run so it does not compete with the previous run's writeback.
+# Measured, each N times (runs interleaved; the order of the two fresh-file
+# writes alternates between runs):
+#   buffered_write           1 MiB pwrite(2) into a fresh file, new pages
+#   mmap_write               1 MiB stores through a shared map of a fresh file, new pages
+#   buffered_write_recycled  the same two, into pages the kernel freed just
+#   mmap_write_recycled      before (a same-size file was deleted)
+#   buffered_write_16k_recycled  the same with 16 KiB pwrite(2)s (a producer's
+#                            batch.size): the per-call cost of small writes
+#   cache_read               1 MiB pread(2) of a file just written (page cache)
+#   cache_read_mmap          the same file read through a shared map
+#   disk_read                the same file read with its pages evicted first
+#   sync_write_1m            1 MiB pwrite + fdatasync after each, bandwidth
+#   sync_append_4k           4 KiB pwrite + fdatasync after each: ops/s,
+#                            pwrite p50, fdatasync p50/p99
 #
-# Needs fio (installed from Debian when missing, as root) and jq.
+# "New pages" and "recycled pages" differ because on a virtual machine a page
+# the guest has not touched lately may first have to be provided by the host:
+# with free-page reporting the guest hands freed memory back within seconds,
+# and filling it again costs a host fault per page. A file deleted just before
+# leaves pages that are still backed. The fresh files of the new-page runs are
+# kept until those runs are over, so neither write reuses the other's pages,
+# and the script waits a few seconds before them for memory freed earlier
+# to be handed back.
+#
+# Every fresh file is preallocated (unwritten extents) with fallocate(1), as
+# the broker preallocates its segments; without that, fio would lay out (write
+# in full) the file of an mmap job before timing it, and the job would rewrite
+# cached pages instead of filling fresh ones. Dirty pages are written back
+# (sync) before each new-page write so it does not compete with the previous
+# write's writeback.
+#
+# Needs fio and jq (installed from Debian when missing, as root).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +52,8 @@ json_out=""
 runs=3
 size="2g"
 dir=""
+# Seconds to wait for freed memory to be handed back to the host.
+settle=8
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -83,36 +104,50 @@ fio_job() {
 declare -A results=()
 add() { results[$1]="${results[$1]:-}${results[$1]:+ }$2"; }
 
-# The fresh files are created with fallocate(1) first, as the broker
-# preallocates its segments: fio would otherwise lay out (write in full) the
-# file of an mmap job before timing it, so that job would rewrite cached
-# pages instead of filling fresh ones.
+# write_run ENGINE FILE KEY [BS]: sequential writes of BS (default 1 MiB)
+# filling $size of FILE, created with fallocate just before.
 write_run() {
-    local kind="$1" r="$2" report
-    fallocate -l "$size" "$work/$kind-$r"
-    sync
-    case "$kind" in
-        buffered)
-            report="$(fio_job "buffered-$r" --filename="$work/buffered-$r" --rw=write --bs=1M --size="$size")"
-            add buffered_write "$(jq '.jobs[0].write.bw_bytes' <<<"$report")" ;;
-        mmap)
-            report="$(fio_job "mmap-$r" --ioengine=mmap --filename="$work/mmap-$r" --rw=write --bs=1M --size="$size")"
-            add mmap_write "$(jq '.jobs[0].write.bw_bytes' <<<"$report")" ;;
-    esac
+    local engine="$1" file="$2" key="$3" bs="${4:-1M}" report
+    fallocate -l "$size" "$file"
+    report="$(fio_job "$(basename "$file")" --ioengine="$engine" --filename="$file" --rw=write --bs="$bs" --size="$size")"
+    add "$key" "$(jq '.jobs[0].write.bw_bytes' <<<"$report")"
 }
 
+# read_run ENGINE FILE KEY INVALIDATE: sequential 1 MiB reads of FILE.
+read_run() {
+    local engine="$1" file="$2" key="$3" invalidate="$4" report
+    report="$(fio_job "read-$key" --ioengine="$engine" --filename="$file" --invalidate="$invalidate" --rw=read --bs=1M --size="$size")"
+    add "$key" "$(jq '.jobs[0].read.bw_bytes' <<<"$report")"
+}
+
+sync
+sleep "$settle"
 for r in $(seq 1 "$runs"); do
     log "run $r of $runs"
+    buffered="$work/buffered-$r" mapped="$work/mmap-$r"
     if (( r % 2 )); then
-        write_run buffered "$r"; write_run mmap "$r"
+        sync; write_run psync "$buffered" buffered_write
+        sync; write_run mmap "$mapped" mmap_write
     else
-        write_run mmap "$r"; write_run buffered "$r"
+        sync; write_run mmap "$mapped" mmap_write
+        sync; write_run psync "$buffered" buffered_write
     fi
-    # Read back the buffered file just written; invalidate=0 keeps its pages.
-    report="$(fio_job "read-$r" --filename="$work/buffered-$r" --invalidate=0 --rw=read --bs=1M --size="$size")"
-    add cache_read "$(jq '.jobs[0].read.bw_bytes' <<<"$report")"
-    report="$(fio_job "read-mmap-$r" --ioengine=mmap --filename="$work/buffered-$r" --invalidate=0 --rw=read --bs=1M --size="$size")"
-    add cache_read_mmap "$(jq '.jobs[0].read.bw_bytes' <<<"$report")"
+
+    # Read back the buffered file just written, from page cache, then from
+    # the disk (invalidate=1 evicts its pages, which sync made clean).
+    read_run psync "$buffered" cache_read 0
+    read_run mmap "$buffered" cache_read_mmap 0
+    sync
+    read_run psync "$buffered" disk_read 1
+
+    # Each recycled write fills the pages of the file deleted just before.
+    rm -f "$mapped"
+    write_run psync "$work/recycled-buffered-$r" buffered_write_recycled
+    rm -f "$buffered"
+    write_run mmap "$work/recycled-mmap-$r" mmap_write_recycled
+    rm -f "$work/recycled-buffered-$r"
+    write_run psync "$work/recycled-16k-$r" buffered_write_16k_recycled 16k
+    rm -f "$work/recycled-mmap-$r" "$work/recycled-16k-$r"
 
     sync
     report="$(fio_job "sync-1m-$r" --filename="$work/sync-1m-$r" --rw=write --bs=1M --size=1g --fdatasync=1 --runtime=5)"
@@ -124,6 +159,9 @@ for r in $(seq 1 "$runs"); do
     add sync_append_4k_write_p50_ns "$(jq '.jobs[0].write.clat_ns.percentile["50.000000"]' <<<"$report")"
     add sync_append_4k_sync_p50_ns "$(jq '.jobs[0].sync.lat_ns.percentile["50.000000"]' <<<"$report")"
     add sync_append_4k_sync_p99_ns "$(jq '.jobs[0].sync.lat_ns.percentile["99.000000"]' <<<"$report")"
+    rm -f "$work/sync-1m-$r" "$work/sync-4k-$r"
+    # Let the memory freed above be handed back before the next new-page run.
+    (( r == runs )) || sleep "$settle"
 done
 
 median() { tr ' ' '\n' <<<"$1" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
@@ -148,10 +186,14 @@ cat <<EOF
 $header median |
 $rule---:|
 EOF
-row "Sequential write, 1 MiB \`pwrite\`, fresh file" buffered_write gbps
-row "Sequential write through a shared map, fresh file" mmap_write gbps
+row "Sequential write, 1 MiB \`pwrite\`, fresh file, new pages" buffered_write gbps
+row "Sequential write through a shared map, fresh file, new pages" mmap_write gbps
+row "Sequential write, 1 MiB \`pwrite\`, fresh file, recycled pages" buffered_write_recycled gbps
+row "Sequential write through a shared map, fresh file, recycled pages" mmap_write_recycled gbps
+row "Sequential write, 16 KiB \`pwrite\`, fresh file, recycled pages" buffered_write_16k_recycled gbps
 row "Sequential read from page cache, 1 MiB \`pread\`" cache_read gbps
 row "Sequential read from page cache through a map" cache_read_mmap gbps
+row "Sequential read from disk, 1 MiB \`pread\`" disk_read gbps
 row "1 MiB write + \`fdatasync\` each, bandwidth" sync_write_1m gbps
 row "4 KiB append + \`fdatasync\` each, ops" sync_append_4k_iops ops
 row "4 KiB append: \`pwrite\` p50" sync_append_4k_write_p50_ns usec
@@ -166,7 +208,9 @@ if [[ -n "$json_out" ]]; then
         echo '  "units": "bandwidths in bytes/s, *_iops in operations/s, *_ns in nanoseconds",'
         echo '  "results": {'
         first=1
-        for key in buffered_write mmap_write cache_read cache_read_mmap sync_write_1m \
+        for key in buffered_write mmap_write buffered_write_recycled mmap_write_recycled \
+                   buffered_write_16k_recycled \
+                   cache_read cache_read_mmap disk_read sync_write_1m \
                    sync_append_4k_iops sync_append_4k_write_p50_ns sync_append_4k_sync_p50_ns \
                    sync_append_4k_sync_p99_ns; do
             (( first )) || echo ","
