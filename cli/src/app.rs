@@ -6,7 +6,7 @@ use runnel_client::{Client, ClientConfig};
 
 use crate::args::{Cli, Command};
 use crate::error::CliError;
-use crate::{completions, consume, produce, signal, topic};
+use crate::{completions, consume, group, produce, signal, topic};
 
 /// Carries out `cli`, printing results to `out`. Must run inside a tokio
 /// runtime; `consume` stops cleanly on SIGINT or SIGTERM.
@@ -26,6 +26,12 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Topic(command) => {
             let client = Client::connect(ClientConfig::new(&cli.broker)).await?;
             let result = topic::run(&client, command, cli.output, out).await;
+            client.close();
+            result
+        }
+        Command::Group(command) => {
+            let client = Client::connect(ClientConfig::new(&cli.broker)).await?;
+            let result = group::run(&client, command, cli.output, out).await;
             client.close();
             result
         }

@@ -51,6 +51,9 @@ pub enum Command {
     Produce(ProduceArgs),
     /// Print the records of a topic, one per line, following new ones.
     Consume(ConsumeArgs),
+    /// List, describe and delete consumer groups; reset their offsets.
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -96,6 +99,60 @@ pub enum TopicCommand {
         #[arg(long = "delete-config", value_name = "KEY", group = "changes")]
         delete_configs: Vec<String>,
     },
+}
+
+/// `runnel group ...`.
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// List every consumer group with its state and member count.
+    List,
+    /// Show a group's members and assignments, and per partition the
+    /// committed offset, log end offset, lag and time lag.
+    Describe {
+        /// Group id.
+        group: String,
+    },
+    /// Delete a group without members, with its committed offsets.
+    Delete {
+        /// Group id.
+        group: String,
+    },
+    /// Move a group's committed offsets in one topic. Prints the plan and
+    /// changes nothing unless --execute is given; the group must have no
+    /// live members.
+    ResetOffsets {
+        /// Group id.
+        group: String,
+        /// The topic whose offsets move (every partition of it).
+        #[arg(long, value_name = "T")]
+        topic: String,
+        /// Where the offsets move.
+        #[command(flatten)]
+        to: ResetTo,
+        /// Commit the new offsets (without it, only print the plan).
+        #[arg(long)]
+        execute: bool,
+    },
+}
+
+/// Where `group reset-offsets` moves offsets: exactly one of the flags.
+#[derive(Debug, Clone, Args)]
+#[group(id = "to", required = true, multiple = false)]
+pub struct ResetTo {
+    /// To the oldest record still held (the log start offset).
+    #[arg(long)]
+    pub to_earliest: bool,
+    /// To the end (the high watermark): skip everything not yet consumed.
+    #[arg(long)]
+    pub to_latest: bool,
+    /// To offset N (kept within the log start offset and the high
+    /// watermark).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
+    pub to_offset: Option<i64>,
+    /// To the first record at or after time T: milliseconds since the Unix
+    /// epoch, or RFC 3339 (2026-01-31T12:00:00Z).
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub to_time: Option<i64>,
 }
 
 /// `runnel produce ...`.
@@ -281,6 +338,26 @@ mod tests {
             cli.command,
             Command::Topic(TopicCommand::Alter { ref delete_configs, .. }) if delete_configs == &["retention.ms"]
         ));
+    }
+
+    #[test]
+    fn reset_offsets_takes_exactly_one_target() {
+        let base = ["group", "reset-offsets", "g", "--topic", "t"];
+        let with = |extra: &[&str]| parse(&[&base[..], extra].concat());
+        assert_eq!(with(&[]).unwrap_err().exit_code(), 2);
+        assert_eq!(
+            with(&["--to-earliest", "--to-latest"])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+        let cli = with(&["--to-time", "1970-01-01T00:00:02Z", "--execute"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Group(GroupCommand::ResetOffsets { ref to, execute: true, .. })
+                if to.to_time == Some(2_000)
+        ));
+        assert!(with(&["--to-offset", "-1"]).is_err());
     }
 
     #[test]

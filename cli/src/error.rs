@@ -61,6 +61,26 @@ pub enum CliError {
         /// The topic.
         topic: String,
     },
+    /// The consumer group does not exist.
+    #[error("group {group:?} does not exist")]
+    UnknownGroup {
+        /// The group.
+        group: String,
+    },
+    /// The group has live members, so the broker refuses the change.
+    #[error(
+        "group {group:?} has {} live member{}; stop its consumers (or wait for their sessions to time out) before {action}",
+        members.map_or_else(|| "a".to_owned(), |n| n.to_string()),
+        if *members == Some(1) || members.is_none() { "" } else { "s" }
+    )]
+    GroupNotEmpty {
+        /// The group.
+        group: String,
+        /// How many members it has, when known.
+        members: Option<usize>,
+        /// What was refused ("deleting it").
+        action: &'static str,
+    },
     /// The topic name breaks the naming rule.
     #[error(transparent)]
     InvalidTopicName(runnel_config::ConfigError),
@@ -259,6 +279,20 @@ mod tests {
             e.to_string(),
             "-X fetch.min.bytes=x: invalid value \"x\" for fetch.min.bytes: expected a number"
         );
+    }
+
+    #[test]
+    fn a_non_empty_group_says_what_to_do() {
+        let e = CliError::GroupNotEmpty {
+            group: "g".into(),
+            members: Some(2),
+            action: "deleting it",
+        };
+        assert_eq!(
+            e.to_string(),
+            "group \"g\" has 2 live members; stop its consumers (or wait for their sessions to time out) before deleting it"
+        );
+        assert_eq!(e.exit_code(), EXIT_ERROR);
     }
 
     #[test]

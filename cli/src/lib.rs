@@ -1,4 +1,5 @@
-//! The `runnel` command-line tool: topics, produce and consume, over
+//! The `runnel` command-line tool: topics, produce and consume, consumer
+//! groups, over
 //! Runnel's client, producer and consumer libraries.
 //!
 //! `main.rs` only parses the command line ([`args::Cli`]), calls
@@ -10,6 +11,7 @@
 //! - [`args`]: the command line as clap parses it.
 //! - [`app`]: dispatch to the command modules.
 //! - [`topic`]: `topic create | list | describe | delete | alter`.
+//! - [`group`]: `group list | describe | delete | reset-offsets`.
 //! - [`produce`]: `produce`, one record per input line.
 //! - [`consume`]: `consume`, one record per output line.
 //! - [`format`](mod@format): `--format` and the JSON form of a record.
@@ -23,6 +25,7 @@ pub mod completions;
 pub mod consume;
 pub mod error;
 pub mod format;
+pub mod group;
 pub mod produce;
 pub mod signal;
 pub mod topic;
