@@ -6,7 +6,7 @@ use runnel_client::{Client, ClientConfig};
 
 use crate::args::{Cli, Command};
 use crate::error::CliError;
-use crate::{completions, consume, group, produce, signal, topic};
+use crate::{bench, completions, consume, group, produce, signal, topic};
 
 /// Carries out `cli`, printing results to `out`. Must run inside a tokio
 /// runtime; `consume` stops cleanly on SIGINT or SIGTERM.
@@ -41,5 +41,6 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             consume::run(&cli.broker, args, cli.output, out, shutdown).await
         }
         Command::Completions(args) => completions::run(args.shell, out),
+        Command::Bench(command) => bench::run(&cli.broker, command, cli.output, out).await,
     }
 }

@@ -56,6 +56,9 @@ pub enum Command {
     Group(GroupCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Measure throughput and latency: produce, consume, or both at once.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
 }
 
 /// `runnel topic ...`.

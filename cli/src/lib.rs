@@ -15,11 +15,13 @@
 //! - [`produce`]: `produce`, one record per input line.
 //! - [`consume`]: `consume`, one record per output line.
 //! - [`format`](mod@format): `--format` and the JSON form of a record.
+//! - [`bench`]: `bench produce | consume | e2e`, the load generator.
 //! - [`completions`]: shell completion scripts.
 //! - [`signal`]: SIGINT/SIGTERM for a clean stop.
 //! - [`error`]: [`error::CliError`] and exit codes.
 
 pub mod app;
+pub mod bench;
 pub mod args;
 pub mod completions;
 pub mod consume;
