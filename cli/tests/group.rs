@@ -9,8 +9,14 @@ use std::process::Stdio;
 use common::{Broker, DEADLINE, line_reader, terminate, wait};
 use serde_json::Value;
 
+/// `n` lines `line-0` ... `line-{n-1}`.
 fn lines(n: usize) -> String {
-    (0..n).map(|i| format!("line-{i}\n")).collect()
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    for i in 0..n {
+        let _ = writeln!(text, "line-{i}");
+    }
+    text
 }
 
 /// A topic `t` with 6 records in partition 0 and 4 in partition 1, and a
