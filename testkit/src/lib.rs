@@ -2,8 +2,9 @@
 //! `runnel-broker` binary on a loopback port with a temporary data
 //! directory, and stops, kills and restarts it.
 //!
-//! The binary is found next to the test executable (`target/<profile>/`),
-//! or at `RUNNEL_BROKER_BIN`; if it is missing it is built with cargo.
+//! The binary is `RUNNEL_BROKER_BIN` if set; otherwise cargo builds it (a
+//! no-op when it is current) next to the test executable
+//! (`target/<profile>/runnel-broker`).
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
@@ -43,7 +44,7 @@ pub struct BrokerProcess {
 }
 
 /// The broker binary: `RUNNEL_BROKER_BIN`, else `runnel-broker` beside the
-/// running test executable's profile directory, built if missing.
+/// running test executable's profile directory, brought up to date by cargo.
 pub fn broker_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
@@ -62,24 +63,24 @@ pub fn broker_binary() -> PathBuf {
                     Path::to_path_buf,
                 );
             let binary = profile_dir.join("runnel-broker");
-            if !binary.exists() {
-                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-                let release = profile_dir.file_name().is_some_and(|n| n == "release");
-                let mut cmd = Command::new(cargo);
-                cmd.args([
-                    "build",
-                    "-q",
-                    "-p",
-                    "runnel-broker",
-                    "--bin",
-                    "runnel-broker",
-                ]);
-                if release {
-                    cmd.arg("--release");
-                }
-                let status = cmd.status().expect("run cargo build");
-                assert!(status.success(), "building runnel-broker failed");
+            // Always ask cargo: a binary that merely exists may be stale.
+            // When it is up to date this takes a fraction of a second.
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let release = profile_dir.file_name().is_some_and(|n| n == "release");
+            let mut cmd = Command::new(cargo);
+            cmd.args([
+                "build",
+                "-q",
+                "-p",
+                "runnel-broker",
+                "--bin",
+                "runnel-broker",
+            ]);
+            if release {
+                cmd.arg("--release");
             }
+            let status = cmd.status().expect("run cargo build");
+            assert!(status.success(), "building runnel-broker failed");
             assert!(binary.exists(), "no broker binary at {}", binary.display());
             binary
         })

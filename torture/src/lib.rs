@@ -9,6 +9,12 @@
 //! - per producer and partition, records appear in the order sent;
 //! - offsets are contiguous (none skipped or reused).
 //!
+//! Meanwhile a consumer group reads the topic and commits after every poll;
+//! at the end every acknowledged commit must still be committed (or
+//! superseded by a later one), and every offset below the committed
+//! position must have been delivered to some member (at-least-once, no
+//! gaps across crashes and rebalances).
+//!
 //! With `acks=1` (no idempotence) the same run measures the loss window
 //! instead of asserting zero: acknowledged records missing after a crash.
 //!
@@ -43,6 +49,8 @@ pub struct TortureConfig {
     pub producers: u32,
     /// Partitions of the topic.
     pub partitions: u32,
+    /// Members of the consumer group reading along.
+    pub consumers: u32,
     /// `all` (checked for zero loss) or `1` (loss measured).
     pub acks_all: bool,
     /// Shortest and longest time the broker runs before each kill.
@@ -56,6 +64,7 @@ impl Default for TortureConfig {
             seed: 1,
             producers: 3,
             partitions: 4,
+            consumers: 2,
             acks_all: true,
             run_ms: (50, 400),
         }
@@ -81,6 +90,14 @@ pub struct TortureReport {
     pub misplaced: u64,
     /// Records whose send failed for good (not acknowledged).
     pub failed_sends: u64,
+    /// Offset commits acknowledged to the consumers.
+    pub commits: u64,
+    /// Records delivered to the consumers (with redeliveries).
+    pub consumed: u64,
+    /// Acknowledged commits no longer committed at the end.
+    pub lost_commits: u64,
+    /// Offsets below the final committed position never delivered.
+    pub undelivered: u64,
     /// Problems, described (at most 20 kept).
     pub violations: Vec<String>,
 }
@@ -88,7 +105,12 @@ pub struct TortureReport {
 impl TortureReport {
     /// Whether nothing acknowledged was lost, duplicated, reordered or moved.
     pub fn is_clean(&self) -> bool {
-        self.lost == 0 && self.duplicated == 0 && self.reordered == 0 && self.misplaced == 0
+        self.lost == 0
+            && self.duplicated == 0
+            && self.reordered == 0
+            && self.misplaced == 0
+            && self.lost_commits == 0
+            && self.undelivered == 0
     }
 
     fn violation(&mut self, what: String) {
@@ -112,60 +134,23 @@ pub async fn run(config: &TortureConfig) -> anyhow::Result<TortureReport> {
         .await
         .context("create the topic")?;
 
-    let acks: Arc<Mutex<HashMap<(u32, u64), Ack>>> = Arc::default();
-    let failed = Arc::new(Mutex::new(0u64));
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shared = ProducerShared::default();
     let mut tasks = Vec::new();
     for p in 0..config.producers {
-        let producer = Producer::builder()
-            .bootstrap(bootstrap.clone())
-            .set("acks", if config.acks_all { "all" } else { "1" })?
-            .set(
-                "enable.idempotence",
-                if config.acks_all { "true" } else { "false" },
-            )?
-            .set("linger.ms", "1")?
-            .set("retry.backoff.ms", "20")?
-            .set("reconnect.backoff.max.ms", "200")?
-            .build()
-            .await
-            .with_context(|| format!("start producer {p}"))?;
-        let acks = Arc::clone(&acks);
-        let failed = Arc::clone(&failed);
-        let stopping = Arc::clone(&stopping);
-        let stop = Arc::clone(&stop);
         let key_seed = rng.random::<u64>();
-        tasks.push(tokio::spawn(async move {
-            let mut pending = Vec::new();
-            let mut n = 0u64;
-            while !stopping.load(std::sync::atomic::Ordering::Acquire) {
-                let value = format!("p{p}-{n}");
-                let key = format!("k{}", (key_seed.wrapping_add(n)) % 64);
-                let record = ProducerRecord::new(TOPIC, Bytes::from(value)).key(Bytes::from(key));
-                tokio::select! {
-                    r = producer.enqueue(record) => match r {
-                        Ok(f) => pending.push((n, f)),
-                        Err(_) => *failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1,
-                    },
-                    () = stop.notified() => break,
-                }
-                n += 1;
-                if pending.len() >= 64 {
-                    settle(p, &mut pending, &acks, &failed).await;
-                }
-            }
-            if tokio::time::timeout(Duration::from_secs(30), async {
-                producer.flush().await;
-                settle(p, &mut pending, &acks, &failed).await;
-                producer.close().await;
-            })
-            .await
-            .is_err()
-            {
-                eprintln!("producer {p} stuck: {} batches pending, {} bytes of buffer free", producer.pending_batches(), producer.available_memory());
-            }
-        }));
+        tasks.push(spawn_producer(&bootstrap, p, config.acks_all, key_seed, shared.clone()).await?);
+    }
+    let (acks, failed, stop, stopping) = (shared.acks, shared.failed, shared.stop, shared.stopping);
+
+    let group = GroupLog::default();
+    let mut consumers = Vec::new();
+    for c in 0..config.consumers {
+        consumers.push(tokio::spawn(consume(
+            bootstrap.clone(),
+            c,
+            Arc::clone(&stopping),
+            group.clone(),
+        )));
     }
 
     for _ in 0..config.cycles {
@@ -180,6 +165,9 @@ pub async fn run(config: &TortureConfig) -> anyhow::Result<TortureReport> {
     for t in tasks {
         t.await.context("producer task panicked")?;
     }
+    for c in consumers {
+        c.await.context("consumer task panicked")?;
+    }
 
     let log = read_all(&admin, config.partitions).await?;
     let acks = acks
@@ -187,12 +175,88 @@ pub async fn run(config: &TortureConfig) -> anyhow::Result<TortureReport> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
     let mut report = check(&acks, &log, config.acks_all);
+    check_group(&admin, &group, &mut report).await?;
     report.cycles = config.cycles;
     report.failed_sends = *failed
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     drop(broker);
     Ok(report)
+}
+
+/// State the producer tasks share with the run.
+#[derive(Clone, Default)]
+struct ProducerShared {
+    /// Acknowledgements, by record.
+    acks: Arc<Mutex<HashMap<(u32, u64), Ack>>>,
+    /// Sends that failed for good.
+    failed: Arc<Mutex<u64>>,
+    /// Wakes producers waiting to enqueue when the run stops.
+    stop: Arc<tokio::sync::Notify>,
+    /// Set when the run stops.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Starts producer `p`: it sends `p<p>-<n>` for n = 0, 1, ... with keys
+/// spread over 64 values until the run stops, recording every outcome.
+async fn spawn_producer(
+    bootstrap: &str,
+    p: u32,
+    acks_all: bool,
+    key_seed: u64,
+    shared: ProducerShared,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let producer = Producer::builder()
+        .bootstrap(bootstrap.to_owned())
+        .set("acks", if acks_all { "all" } else { "1" })?
+        .set(
+            "enable.idempotence",
+            if acks_all { "true" } else { "false" },
+        )?
+        .set("linger.ms", "1")?
+        .set("retry.backoff.ms", "20")?
+        .set("reconnect.backoff.max.ms", "200")?
+        .build()
+        .await
+        .with_context(|| format!("start producer {p}"))?;
+    Ok(tokio::spawn(async move {
+        let ProducerShared {
+            acks,
+            failed,
+            stop,
+            stopping,
+        } = shared;
+        let mut pending = Vec::new();
+        let mut n = 0u64;
+        while !stopping.load(std::sync::atomic::Ordering::Acquire) {
+            let value = format!("p{p}-{n}");
+            let key = format!("k{}", (key_seed.wrapping_add(n)) % 64);
+            let record = ProducerRecord::new(TOPIC, Bytes::from(value)).key(Bytes::from(key));
+            tokio::select! {
+                r = producer.enqueue(record) => match r {
+                    Ok(f) => pending.push((n, f)),
+                    Err(_) => *failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1,
+                },
+                () = stop.notified() => break,
+            }
+            n += 1;
+            if pending.len() >= 64 {
+                settle(p, &mut pending, &acks, &failed).await;
+            }
+        }
+        let finished = tokio::time::timeout(Duration::from_secs(30), async {
+            producer.flush().await;
+            settle(p, &mut pending, &acks, &failed).await;
+            producer.close().await;
+        })
+        .await;
+        if finished.is_err() {
+            eprintln!(
+                "producer {p} stuck at the end: {} batches pending",
+                producer.pending_batches()
+            );
+        }
+    }))
 }
 
 /// Waits for the pending sends' outcomes and records the acknowledgements.
@@ -218,6 +282,145 @@ async fn settle(
             }
         }
     }
+}
+
+/// What the consumer group saw: offsets delivered and commits acknowledged.
+#[derive(Debug, Clone, Default)]
+struct GroupLog {
+    /// Offsets delivered to any member, by partition.
+    delivered: Arc<Mutex<HashMap<u32, std::collections::BTreeSet<u64>>>>,
+    /// Highest acknowledged commit, by partition.
+    committed: Arc<Mutex<HashMap<u32, i64>>>,
+    /// Counts: commits acknowledged, records delivered.
+    counts: Arc<Mutex<(u64, u64)>>,
+}
+
+const GROUP: &str = "torture-group";
+
+/// One group member: poll, record what was delivered, commit, record the
+/// acknowledged commit; errors (the broker is being killed) are retried.
+async fn consume(
+    bootstrap: String,
+    member: u32,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+    log: GroupLog,
+) {
+    let client_id = format!("torture-consumer-{member}");
+    let built = runnel_consumer::Consumer::builder()
+        .bootstrap(bootstrap)
+        .set_all([
+            ("group.id", GROUP),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("fetch.max.wait.ms", "50"),
+            ("client.id", client_id.as_str()),
+        ])
+        .map(runnel_consumer::ConsumerBuilder::build);
+    let Ok(built) = built else { return };
+    let Ok(mut consumer) = built.await else {
+        return;
+    };
+    if consumer.subscribe(&[TOPIC]).is_err() {
+        return;
+    }
+    while !stopping.load(std::sync::atomic::Ordering::Acquire) {
+        let Ok(records) = consumer.poll(Duration::from_millis(50)).await else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        {
+            let mut delivered = log
+                .delivered
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for r in &records {
+                if let Ok(o) = u64::try_from(r.offset) {
+                    delivered.entry(r.partition).or_default().insert(o);
+                }
+            }
+        }
+        log.counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .1 += records.len() as u64;
+        if consumer.commit().await.is_ok() {
+            let mut committed = log
+                .committed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for tp in consumer.assignment() {
+                if let Some(pos) = consumer.position(&tp.topic, tp.partition) {
+                    let slot = committed.entry(tp.partition).or_insert(pos);
+                    *slot = (*slot).max(pos);
+                }
+            }
+            log.counts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0 += 1;
+        }
+    }
+    consumer.close().await;
+}
+
+/// Checks the group's final committed offsets against what was
+/// acknowledged and delivered.
+async fn check_group(
+    client: &Client,
+    log: &GroupLog,
+    report: &mut TortureReport,
+) -> anyhow::Result<()> {
+    use runnel_protocol::api::offset_fetch::OffsetFetchRequest;
+    let response = client
+        .call(&OffsetFetchRequest {
+            group_id: GROUP.to_owned(),
+            member_id: String::new(),
+            member_epoch: -1,
+            topics: None,
+        })
+        .await?;
+    let mut final_committed: HashMap<u32, i64> = HashMap::new();
+    for t in &response.topics {
+        for p in &t.partitions {
+            final_committed.insert(p.partition.0, p.committed_offset);
+        }
+    }
+    let (commits, consumed) = *log
+        .counts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    report.commits = commits;
+    report.consumed = consumed;
+    let acked = log
+        .committed
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    for (partition, offset) in &acked {
+        let now = final_committed.get(partition).copied().unwrap_or(-1);
+        if now < *offset {
+            report.lost_commits += 1;
+            report.violation(format!(
+                "partition {partition}: commit {offset} acknowledged, {now} committed at the end"
+            ));
+        }
+    }
+    let delivered = log
+        .delivered
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (partition, committed) in &final_committed {
+        let seen = delivered.get(partition);
+        let end = u64::try_from(*committed).unwrap_or(0);
+        let missing = (0..end)
+            .filter(|o| !seen.is_some_and(|s| s.contains(o)))
+            .count() as u64;
+        if missing > 0 {
+            report.undelivered += missing;
+            report.violation(format!("partition {partition}: {missing} offsets below committed {committed} never delivered"));
+        }
+    }
+    Ok(())
 }
 
 /// Every record of every partition: partition → (offset → value).

@@ -21,6 +21,9 @@ struct Args {
     /// Partitions.
     #[arg(long, default_value_t = 4)]
     partitions: u32,
+    /// Members of the consumer group reading along.
+    #[arg(long, default_value_t = 2)]
+    consumers: u32,
     /// `all` (zero loss is required) or `1` (the loss window is measured).
     #[arg(long, default_value = "all", value_parser = ["all", "1"])]
     acks: String,
@@ -32,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -41,12 +44,13 @@ async fn main() -> anyhow::Result<()> {
         seed: args.seed,
         producers: args.producers,
         partitions: args.partitions,
+        consumers: args.consumers,
         acks_all: args.acks == "all",
         ..TortureConfig::default()
     };
     let report = run(&config).await?;
     println!(
-        "cycles {} acknowledged {} stored {} lost {} duplicated {} reordered {} misplaced {} failed_sends {}",
+        "cycles {} acknowledged {} stored {} lost {} duplicated {} reordered {} misplaced {} failed_sends {} commits {} consumed {} lost_commits {} undelivered {}",
         report.cycles,
         report.acknowledged,
         report.stored,
@@ -54,7 +58,11 @@ async fn main() -> anyhow::Result<()> {
         report.duplicated,
         report.reordered,
         report.misplaced,
-        report.failed_sends
+        report.failed_sends,
+        report.commits,
+        report.consumed,
+        report.lost_commits,
+        report.undelivered
     );
     for v in &report.violations {
         println!("VIOLATION {v}");
