@@ -22,6 +22,11 @@ use crate::group::{GroupCalls, GroupMember, GroupSettings, Rebalance};
 use crate::membership::Membership;
 use crate::record::{ConsumerRecord, TopicPartition};
 use crate::seek::SeekTo;
+
+/// Commits refused as stale that are retried with the current epoch.
+const STALE_COMMIT_RETRIES: u32 = 3;
+/// How long a stale commit waits for the heartbeat to bring a new epoch.
+const STALE_COMMIT_WAIT: Duration = Duration::from_secs(5);
 use crate::state::{Limits, Shared};
 
 /// Collects settings and builds a [`Consumer`].
@@ -385,10 +390,32 @@ impl Consumer {
             .ok_or(ConsumerError::Usage(
                 "commit needs a consumer group: set group.id",
             ))?;
-        let offsets = self.positions(&self.assignment());
-        calls.commit(self.membership.identity(), &offsets).await?;
-        self.last_committed.extend(offsets);
-        Ok(())
+        // An epoch that changed while the commit was on its way makes it
+        // stale (STALE_MEMBER_EPOCH): heartbeat for the current epoch and
+        // commit again, a bounded number of times, as Kafka's client does.
+        let mut attempt = 0;
+        loop {
+            let identity = self.membership.identity();
+            let offsets = self.positions(&self.assignment());
+            match calls.commit(identity.clone(), &offsets).await {
+                Err(ConsumerError::Group { source, .. })
+                    if source.code == ErrorCode::StaleMemberEpoch
+                        && attempt < STALE_COMMIT_RETRIES =>
+                {
+                    attempt += 1;
+                    self.membership.heartbeat_soon();
+                    let deadline = Instant::now() + STALE_COMMIT_WAIT;
+                    while self.membership.identity() == identity && Instant::now() < deadline {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+                result => {
+                    result?;
+                    self.last_committed.extend(offsets);
+                    return Ok(());
+                }
+            }
+        }
     }
 
     /// Starts committing the position of every assigned partition and

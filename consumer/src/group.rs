@@ -527,6 +527,12 @@ impl GroupMember {
         current
     }
 
+    /// Asks the heartbeat task to heartbeat now (a commit was refused as
+    /// stale: the next answer brings the current epoch).
+    pub fn heartbeat_soon(&self) {
+        self.shared.heartbeat_now.notify_one();
+    }
+
     /// The partitions the consumer owns.
     pub fn owned(&self) -> BTreeSet<TopicPartition> {
         self.state().owned.clone()

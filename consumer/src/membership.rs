@@ -36,6 +36,13 @@ impl Membership {
             Membership::Member(member) => member.identity(),
         }
     }
+
+    /// Asks a group member to heartbeat now; nothing outside a group.
+    pub fn heartbeat_soon(&self) {
+        if let Membership::Member(member) = self {
+            member.heartbeat_soon();
+        }
+    }
 }
 
 #[cfg(test)]

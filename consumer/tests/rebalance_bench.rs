@@ -18,7 +18,7 @@ const RUNS: usize = 5;
 
 async fn one_run(bootstrap: &str, group: &str) -> Duration {
     let board = Board::new();
-    let limit = Duration::from_secs(60);
+    let limit = Duration::from_mins(1);
     let mut members = Vec::new();
     for id in 0..3 {
         members
