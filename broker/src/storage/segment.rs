@@ -324,7 +324,16 @@ impl Segment {
                 return Ok(files);
             }
         };
-        self.walk_tail(&files, size)?;
+        let end = self.walk_tail(&files, size)?;
+        let expected = self.next_offset();
+        if end.next_offset != expected || end.position != size {
+            tracing::error!(
+                segment = %self.path(LOG_EXT).display(),
+                ends_at = %end.next_offset,
+                next_segment_starts_at = %expected,
+                "segment does not join the next one: a segment is missing or truncated"
+            );
+        }
         Ok(files)
     }
 
