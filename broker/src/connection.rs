@@ -19,7 +19,9 @@ use std::time::Instant;
 use bytes::{Buf as _, BufMut as _, BytesMut};
 use futures_util::FutureExt as _;
 use runnel_protocol::{ApiKey, FrameOut, IncomingRequest, Response, decode_request_frame};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, BufReader};
+use tokio::io::{
+    AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, BufReader,
+};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -55,6 +57,8 @@ enum ConnectionError {
     FrameTooLarge { len: u64, max: usize },
     #[error("connection closed in the middle of a {len}-byte frame")]
     Truncated { len: usize },
+    #[error("no complete frame within partial_frame_timeout_ms {timeout_ms} after it started")]
+    PartialFrameTimeout { timeout_ms: u128 },
     #[error("malformed request header: {0}")]
     BadHeader(String),
     #[error(transparent)]
@@ -67,6 +71,7 @@ impl ConnectionError {
         match self {
             ConnectionError::FrameTooLarge { .. } => "frame_too_large",
             ConnectionError::Truncated { .. } => "truncated_frame",
+            ConnectionError::PartialFrameTimeout { .. } => "partial_frame_timeout",
             ConnectionError::BadHeader(_) => "malformed_header",
             ConnectionError::Io(_) => "read_error",
         }
@@ -105,6 +110,7 @@ fn is_disconnect(e: &std::io::Error) -> bool {
     matches!(e.kind(), BrokenPipe | ConnectionReset | ConnectionAborted)
 }
 
+#[allow(clippy::too_many_lines)] // one linear procedure per frame: prefix, budget, body, dispatch
 async fn read_loop<R: AsyncRead + Unpin>(
     rd: R,
     tx: mpsc::Sender<InFlight>,
@@ -118,12 +124,28 @@ async fn read_loop<R: AsyncRead + Unpin>(
         .unwrap_or(u32::MAX)
         .max(1);
     let budget = Arc::new(Semaphore::new(budget_total as usize));
+    let frame_timeout = ctx.config.partial_frame_timeout();
+    let timed_out = || ConnectionError::PartialFrameTimeout {
+        timeout_ms: frame_timeout.as_millis(),
+    };
     loop {
         let mut prefix = [0u8; 4];
+        // Idle between frames is not timed; once the first byte of a frame
+        // is here, the whole prefix must follow within the timeout.
         tokio::select! {
             biased;
             () = shutdown.cancelled() => return Ok(()),
-            r = read_prefix(&mut rd, &mut prefix) => {
+            r = rd.fill_buf() => {
+                if r?.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        let started = tokio::time::Instant::now();
+        let deadline = started + frame_timeout;
+        match tokio::time::timeout_at(deadline, read_prefix(&mut rd, &mut prefix)).await {
+            Err(_) => return Err(timed_out()),
+            Ok(r) => {
                 if !r? {
                     return Ok(());
                 }
@@ -145,12 +167,20 @@ async fn read_loop<R: AsyncRead + Unpin>(
         let Ok(permit) = Arc::clone(&budget).acquire_many_owned(want).await else {
             return Ok(());
         };
+        // The body's deadline starts once its budget is granted: waiting
+        // for earlier requests to be answered is backpressure, not a stall.
+        let deadline = tokio::time::Instant::now().max(started) + frame_timeout;
         let mut body = BytesMut::with_capacity(len);
         while body.len() < len {
             let want = len - body.len();
             let mut limited = (&mut body).limit(want);
-            if rd.read_buf(&mut limited).await? == 0 {
-                return Err(ConnectionError::Truncated { len });
+            match tokio::time::timeout_at(deadline, rd.read_buf(&mut limited)).await {
+                Err(_) => return Err(timed_out()),
+                Ok(n) => {
+                    if n? == 0 {
+                        return Err(ConnectionError::Truncated { len });
+                    }
+                }
             }
         }
         let (correlation_id, api, response) = match decode_request_frame(body.freeze()) {

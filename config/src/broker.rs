@@ -24,8 +24,8 @@ use crate::defaults::{
     DEFAULT_GROUP_MIN_SESSION_TIMEOUT_MS, DEFAULT_LISTEN, DEFAULT_LOG_FORMAT,
     DEFAULT_MAX_CONNECTION_BUFFER_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FETCH_WAIT_MS,
     DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, DEFAULT_METRICS_LISTEN,
-    DEFAULT_METRICS_PER_PARTITION, DEFAULT_PARTITIONS, DEFAULT_SHUTDOWN_TIMEOUT_MS,
-    MIN_MAX_FRAME_BYTES,
+    DEFAULT_METRICS_PER_PARTITION, DEFAULT_PARTIAL_FRAME_TIMEOUT_MS, DEFAULT_PARTITIONS,
+    DEFAULT_SHUTDOWN_TIMEOUT_MS, MIN_MAX_FRAME_BYTES,
 };
 use crate::suggest::closest;
 use crate::{ConfigError, TopicConfig};
@@ -74,6 +74,12 @@ pub struct BrokerConfig {
     pub max_connection_buffer_bytes: u64,
     /// Upper bound on a fetch's long-poll wait, whatever the client asks.
     pub max_fetch_wait_ms: u64,
+    /// How long a connection may sit in the middle of a request frame (its
+    /// length prefix or body partly received) before the broker closes it,
+    /// so clients that send a partial frame and stall (slow-loris) do not
+    /// hold a connection slot and buffer memory forever. An idle
+    /// connection between frames is not timed.
+    pub partial_frame_timeout_ms: u64,
     /// How long shutdown waits for in-flight requests before it stops them.
     pub shutdown_timeout_ms: u64,
     /// Whether producing to or fetching from an unknown topic creates it.
@@ -152,6 +158,7 @@ const ENV_FIELDS: &[&str] = &[
     "max_in_flight_requests_per_connection",
     "max_connection_buffer_bytes",
     "max_fetch_wait_ms",
+    "partial_frame_timeout_ms",
     "shutdown_timeout_ms",
     "auto_create_topics",
     "default_partitions",
@@ -185,7 +192,8 @@ fn expected(field: &str) -> String {
         "max_fetch_wait_ms" | "shutdown_timeout_ms" => {
             format!("an integer number of milliseconds from 0 to {MAX_TOML_INT}")
         }
-        "group_min_session_timeout_ms"
+        "partial_frame_timeout_ms"
+        | "group_min_session_timeout_ms"
         | "group_max_session_timeout_ms"
         | "group_default_session_timeout_ms"
         | "group_heartbeat_interval_ms" => {
@@ -214,6 +222,7 @@ impl Default for BrokerConfig {
             max_in_flight_requests_per_connection: DEFAULT_MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION,
             max_connection_buffer_bytes: DEFAULT_MAX_CONNECTION_BUFFER_BYTES,
             max_fetch_wait_ms: DEFAULT_MAX_FETCH_WAIT_MS,
+            partial_frame_timeout_ms: DEFAULT_PARTIAL_FRAME_TIMEOUT_MS,
             shutdown_timeout_ms: DEFAULT_SHUTDOWN_TIMEOUT_MS,
             auto_create_topics: DEFAULT_AUTO_CREATE_TOPICS,
             default_partitions: DEFAULT_PARTITIONS,
@@ -364,6 +373,7 @@ impl BrokerConfig {
             }
             "max_connection_buffer_bytes" => self.max_connection_buffer_bytes = num(text)?,
             "max_fetch_wait_ms" => self.max_fetch_wait_ms = num(text)?,
+            "partial_frame_timeout_ms" => self.partial_frame_timeout_ms = num(text)?,
             "shutdown_timeout_ms" => self.shutdown_timeout_ms = num(text)?,
             "auto_create_topics" => self.auto_create_topics = boolean(text)?,
             "default_partitions" => self.default_partitions = num(text)?,
@@ -412,6 +422,7 @@ impl BrokerConfig {
                 within(self.max_connection_buffer_bytes, 1, MAX_TOML_INT)
             }
             "max_fetch_wait_ms" => within(self.max_fetch_wait_ms, 0, MAX_TOML_INT),
+            "partial_frame_timeout_ms" => within(self.partial_frame_timeout_ms, 1, MAX_TOML_INT),
             "shutdown_timeout_ms" => within(self.shutdown_timeout_ms, 0, MAX_TOML_INT),
             "default_partitions" => within(self.default_partitions.into(), 1, u64::MAX),
             "group_min_session_timeout_ms" => {
@@ -505,6 +516,12 @@ impl BrokerConfig {
     /// [`max_fetch_wait_ms`](BrokerConfig::max_fetch_wait_ms) as a duration.
     pub fn max_fetch_wait(&self) -> Duration {
         Duration::from_millis(self.max_fetch_wait_ms)
+    }
+
+    /// [`partial_frame_timeout_ms`](BrokerConfig::partial_frame_timeout_ms)
+    /// as a duration.
+    pub fn partial_frame_timeout(&self) -> Duration {
+        Duration::from_millis(self.partial_frame_timeout_ms)
     }
 
     /// [`shutdown_timeout_ms`](BrokerConfig::shutdown_timeout_ms) as a
@@ -688,6 +705,7 @@ mod tests {
             ("RUNNEL_MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION", "5"),
             ("RUNNEL_MAX_CONNECTION_BUFFER_BYTES", "6"),
             ("RUNNEL_MAX_FETCH_WAIT_MS", "0"),
+            ("RUNNEL_PARTIAL_FRAME_TIMEOUT_MS", "7"),
             ("RUNNEL_SHUTDOWN_TIMEOUT_MS", "8"),
             ("RUNNEL_AUTO_CREATE_TOPICS", "true"),
             ("RUNNEL_DEFAULT_PARTITIONS", "9"),
@@ -709,6 +727,7 @@ mod tests {
             max_in_flight_requests_per_connection: 5,
             max_connection_buffer_bytes: 6,
             max_fetch_wait_ms: 0,
+            partial_frame_timeout_ms: 7,
             shutdown_timeout_ms: 8,
             auto_create_topics: true,
             default_partitions: 9,

@@ -37,6 +37,9 @@ pub const DEFAULT_MAX_CONNECTION_BUFFER_BYTES: u64 = 64 * MIB as u64;
 /// `max_fetch_wait_ms`: 30 s, the longest a fetch may long-poll whatever
 /// the client asks.
 pub const DEFAULT_MAX_FETCH_WAIT_MS: u64 = 30 * SECOND_MS;
+/// `partial_frame_timeout_ms`: 60 s for a client to finish sending a
+/// request frame it has started.
+pub const DEFAULT_PARTIAL_FRAME_TIMEOUT_MS: u64 = 60 * SECOND_MS;
 /// `shutdown_timeout_ms`: 30 s for in-flight requests to finish on shutdown.
 pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 30 * SECOND_MS;
 /// `auto_create_topics`: off, as in Redpanda, so a typo in a topic name is an

@@ -54,8 +54,11 @@ pub mod records;
 pub mod state;
 pub mod store;
 
-#[cfg(test)]
-mod scenario;
+// The scenario runner is also the fuzz target's model (`fuzz/`, feature
+// `fuzzing`); it is not part of the broker's API.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod scenario;
 
 pub use assignment::Assignment;
 pub use assignor::Assignor;

@@ -31,7 +31,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 
 use runnel_protocol::api::consumer_group_heartbeat::{
     ConsumerGroupHeartbeatRequest, JOIN_EPOCH, LEAVE_EPOCH,
@@ -63,7 +62,7 @@ struct Client {
 
 /// Drives a coordinator with commands.
 #[derive(Debug)]
-pub(crate) struct Runner {
+pub struct Runner {
     /// The coordinator under test.
     coordinator: Coordinator,
     /// Topics and partition counts.
@@ -180,8 +179,15 @@ impl<'a> Args<'a> {
     }
 }
 
+impl Default for Runner {
+    fn default() -> Self {
+        Runner::new()
+    }
+}
+
 impl Runner {
-    pub(crate) fn new() -> Self {
+    /// A coordinator with no topics, groups or members, at a fixed time.
+    pub fn new() -> Self {
         Runner {
             coordinator: Coordinator::new(config()),
             topics: BTreeMap::new(),
@@ -198,7 +204,7 @@ impl Runner {
     }
 
     /// Runs one command line and returns its output lines.
-    pub(crate) fn run(&mut self, line: &str) -> Result<Vec<String>, String> {
+    pub fn run(&mut self, line: &str) -> Result<Vec<String>, String> {
         let words: Vec<&str> = line.split_whitespace().collect();
         let Some((cmd, rest)) = words.split_first() else {
             return Ok(Vec::new());
@@ -506,7 +512,7 @@ impl Runner {
     }
 
     /// The invariants that must hold after every command.
-    pub(crate) fn check_invariants(&self) -> Result<(), String> {
+    pub fn check_invariants(&self) -> Result<(), String> {
         for g in self.coordinator.groups().iter() {
             check_group(g)?;
             // Members' own views: no two live members believe they own the
@@ -565,6 +571,7 @@ fn check_group(g: &Group) -> Result<(), String> {
 }
 
 /// Runs one scenario file; returns the rewritten text and the mismatches.
+#[cfg(test)]
 fn run_file(text: &str) -> (String, Vec<String>) {
     let mut runner = Runner::new();
     let mut out = String::new();
@@ -631,7 +638,7 @@ fn run_file(text: &str) -> (String, Vec<String>) {
 
 #[test]
 fn scenarios() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/group/testdata");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/group/testdata");
     let bless = std::env::var_os("RUNNEL_BLESS").is_some_and(|v| v == "1");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("testdata directory")
@@ -661,6 +668,7 @@ fn scenarios() {
     );
 }
 
+#[cfg(test)]
 mod random {
     //! Random operation sequences: the invariants hold after every step,
     //! and replaying the log gives the live state.
