@@ -153,6 +153,9 @@ families! {
     /// Age of the oldest non-durable byte.
     DURABILITY_LAG = "runnel_log_durability_lag_seconds", Gauge, ["topic", "partition"], Scrape,
         "Age of the oldest appended byte that is not yet fsynced; 0 when everything is durable.";
+    /// Which partitions refuse writes after an I/O error.
+    PARTITION_FENCED = "runnel_partition_fenced", Gauge, ["topic", "partition"], Scrape,
+        "1 when the partition is fenced after a write or fsync error (it refuses writes until a restart), else 0.";
     /// Partitions refusing writes after an I/O error.
     FENCED_PARTITIONS = "runnel_log_fenced_partitions", Gauge, [], Scrape,
         "Partitions fenced after a write or fsync error; they refuse writes until a restart.";

@@ -179,6 +179,9 @@ struct PartitionRow {
     segments: u64,
     /// Unflushed bytes (summed).
     unflushed: u64,
+    /// 1 when fenced after an I/O error (summed: fenced partitions of the
+    /// topic), so an alert names the partition.
+    fenced: u64,
     /// Durability lag in seconds (the maximum).
     lag: f64,
 }
@@ -196,9 +199,8 @@ fn write_partitions(w: &mut TextWriter<'_>, topics: &TopicRegistry, per_partitio
         for p in topic.partitions() {
             partitions += 1;
             let r = p.reader();
-            if r.fenced().is_some() {
-                fenced += 1;
-            }
+            let is_fenced = u64::from(r.fenced().is_some());
+            fenced += is_fenced;
             let lag = p.durability_lag(now);
             let row = PartitionRow {
                 topic: topic.name().to_owned(),
@@ -210,6 +212,7 @@ fn write_partitions(w: &mut TextWriter<'_>, topics: &TopicRegistry, per_partitio
                 segments: r.segment_count() as u64,
                 unflushed: lag.unflushed_bytes,
                 lag: lag.seconds,
+                fenced: is_fenced,
             };
             if per_partition {
                 rows.push(row);
@@ -221,13 +224,14 @@ fn write_partitions(w: &mut TextWriter<'_>, topics: &TopicRegistry, per_partitio
                 agg.segments += row.segments;
                 agg.unflushed += row.unflushed;
                 agg.lag = agg.lag.max(row.lag);
+                agg.fenced += row.fenced;
             }
         }
         if !per_partition {
             rows.push(agg);
         }
     }
-    let columns: [Column<PartitionRow>; 7] = [
+    let columns: [Column<PartitionRow>; 8] = [
         (&names::LOG_START_OFFSET, |r| Value::Int(r.start)),
         (&names::LOG_END_OFFSET, |r| Value::Int(r.end)),
         (&names::HIGH_WATERMARK, |r| Value::Int(r.hw)),
@@ -235,6 +239,7 @@ fn write_partitions(w: &mut TextWriter<'_>, topics: &TopicRegistry, per_partitio
         (&names::LOG_SEGMENTS, |r| Value::Int(r.segments)),
         (&names::LOG_UNFLUSHED, |r| Value::Int(r.unflushed)),
         (&names::DURABILITY_LAG, |r| Value::Float(r.lag)),
+        (&names::PARTITION_FENCED, |r| Value::Int(r.fenced)),
     ];
     for (family, value) in columns {
         for row in &rows {
@@ -402,6 +407,7 @@ mod tests {
         );
         assert!(each.contains("runnel_partitions 2\n"));
         assert!(each.contains("runnel_log_fenced_partitions 0\n"));
+        assert!(each.contains("runnel_partition_fenced{topic=\"t\",partition=\"1\"} 0\n"));
 
         let summed = render(|w| write_partitions(w, &topics, false, 10_000));
         assert!(
@@ -413,6 +419,39 @@ mod tests {
         assert_eq!(
             summed.matches("# TYPE runnel_log_size_bytes gauge").count(),
             1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_partition_fenced_by_an_fsync_error_is_named_by_its_gauge() {
+        let fs = crate::storage::sim::SimFs::new();
+        let dir = std::path::Path::new("/data");
+        let (topics, _) =
+            TopicRegistry::load(dir, TopicConfig::default(), Arc::new(fs.clone()), true, 0)
+                .unwrap();
+        let t = topics.create("t", 2, &[], 0).unwrap();
+        fs.fail_syncs_after(0);
+        let bytes = batch(1_000, 1);
+        let header = validate_batch(&bytes).unwrap();
+        let part = t.partition(1).unwrap();
+        let info = part.append(&bytes, &header, 1_000).unwrap();
+        assert!(
+            part.wait_durable(info.last_offset.plus(1), Duration::from_secs(10))
+                .await
+                .is_err()
+        );
+        assert!(part.reader().fenced().is_some());
+        let each = render(|w| write_partitions(w, &topics, true, 10_000));
+        assert!(
+            each.contains("runnel_partition_fenced{topic=\"t\",partition=\"1\"} 1\n"),
+            "{each}"
+        );
+        assert!(each.contains("runnel_partition_fenced{topic=\"t\",partition=\"0\"} 0\n"));
+        assert!(each.contains("runnel_log_fenced_partitions 1\n"));
+        let summed = render(|w| write_partitions(w, &topics, false, 10_000));
+        assert!(
+            summed.contains("runnel_partition_fenced{topic=\"t\"} 1\n"),
+            "{summed}"
         );
     }
 
