@@ -7,10 +7,10 @@
 //! exact however the polls interleave.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use runnel_consumer::{Consumer, ConsumerRecord};
+use runnel_consumer::{Consumer, ConsumerRecord, SeekTo};
 
 use crate::bench::load::{MEASURED_HEADER, WARMUP_HEADER};
 use crate::bench::stats::TaskStats;
@@ -38,6 +38,11 @@ pub struct Drain {
     /// End-to-end: count only records stamped by this run's producers
     /// (sent at or after `since_us`), measured when stamped as such.
     pub stamped_since_us: Option<u64>,
+    /// Group consume runs: set once every member holds its share of the
+    /// partitions. Until then the members join at the end of the topic
+    /// (reading nothing); then each seeks its partitions to the earliest
+    /// offset, so the figures leave out the group forming.
+    pub settled: Option<Arc<AtomicBool>>,
 }
 
 /// Reads until the shared target is reached (or `until`), and returns
@@ -49,6 +54,21 @@ pub async fn drain(mut consumer: Consumer, plan: Drain) -> Result<TaskStats, Cli
 }
 
 async fn drain_with(consumer: &mut Consumer, plan: &Drain) -> Result<TaskStats, CliError> {
+    if let Some(settled) = &plan.settled {
+        let waited = Instant::now();
+        while !settled.load(Ordering::Acquire) {
+            // Polling is how a member joins; the records, if any, are
+            // before the measured run.
+            consumer.poll(Duration::from_millis(10)).await?;
+            if waited.elapsed() > STALL {
+                return Err(CliError::Usage(format!(
+                    "the group did not settle within {} s",
+                    STALL.as_secs()
+                )));
+            }
+        }
+        consumer.seek_all(SeekTo::Earliest).await?;
+    }
     let mut stats = TaskStats::default();
     let mut last_progress = Instant::now();
     loop {
@@ -183,6 +203,7 @@ mod tests {
             warmup_until: Instant::now(),
             until: None,
             stamped_since_us: None,
+            settled: None,
         }
     }
 

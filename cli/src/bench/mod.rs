@@ -23,7 +23,7 @@ pub mod stats;
 
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -432,16 +432,25 @@ async fn consume(broker: &str, args: &BenchArgs, partitions: u32) -> Result<Summ
         None => args.count.unwrap_or(DEFAULT_COUNT) + Warmup::messages(args.warmup),
     };
     let mut consumers = Vec::new();
+    let mut shares = Vec::new();
     for index in 0..args.consumers {
         let mut settings = vec![("auto.offset.reset", "earliest")];
         if let Some(group) = &args.group {
-            // Commits on revocation let a member take over where the
-            // previous owner stopped while the group forms.
-            settings.extend([("group.id", group.as_str()), ("enable.auto.commit", "true")]);
+            // Members join at the end and seek to the beginning once the
+            // group has settled (see `Drain::settled`).
+            settings = vec![
+                ("auto.offset.reset", "latest"),
+                ("group.id", group.as_str()),
+            ];
         }
         let mut consumer = build_consumer(broker, args, &settings).await?;
         match &args.group {
-            Some(_) => consumer.subscribe(&[args.topic.as_str()])?,
+            Some(_) => {
+                let share = Arc::new(AtomicU64::new(0));
+                count_assigned(&mut consumer, Arc::clone(&share));
+                shares.push(share);
+                consumer.subscribe(&[args.topic.as_str()])?;
+            }
             None => {
                 let mine: Vec<u32> = (0..partitions)
                     .filter(|p| p % args.consumers == index)
@@ -454,6 +463,10 @@ async fn consume(broker: &str, args: &BenchArgs, partitions: u32) -> Result<Summ
         }
         consumers.push(consumer);
     }
+    let settled = args
+        .group
+        .is_some()
+        .then(|| watch_settled(shares, partitions));
     let start = Instant::now();
     let taken = Arc::new(AtomicU64::new(0));
     let plan = Drain {
@@ -463,6 +476,7 @@ async fn consume(broker: &str, args: &BenchArgs, partitions: u32) -> Result<Summ
         warmup_until: start + Warmup::time(args.warmup),
         until: progress_until(args, start),
         stamped_since_us: None,
+        settled: settled.clone(),
     };
     let mut tasks = JoinSet::new();
     for consumer in consumers {
@@ -477,6 +491,39 @@ async fn consume(broker: &str, args: &BenchArgs, partitions: u32) -> Result<Summ
         stats: stats?,
         settings: settings_json(args, partitions),
     })
+}
+
+/// Keeps `counter` at the number of partitions `consumer` holds (added
+/// to whatever else counts into it).
+fn count_assigned(consumer: &mut Consumer, counter: Arc<AtomicU64>) {
+    consumer.on_rebalance(move |change| match change {
+        Rebalance::Assigned(p) => {
+            counter.fetch_add(p.len() as u64, Ordering::AcqRel);
+        }
+        Rebalance::Revoked(p) | Rebalance::Lost(p) => {
+            counter.fetch_sub(p.len() as u64, Ordering::AcqRel);
+        }
+    });
+}
+
+/// A flag set once the members' `shares` cover all `partitions` and each
+/// member that can have one holds at least one partition.
+fn watch_settled(shares: Vec<Arc<AtomicU64>>, partitions: u32) -> Arc<AtomicBool> {
+    let settled = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&settled);
+    tokio::spawn(async move {
+        let wanted_owners = shares.len().min(partitions as usize);
+        loop {
+            let held: Vec<u64> = shares.iter().map(|s| s.load(Ordering::Acquire)).collect();
+            let owners = held.iter().filter(|&&n| n > 0).count();
+            if held.iter().sum::<u64>() == u64::from(partitions) && owners >= wanted_owners {
+                flag.store(true, Ordering::Release);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    settled
 }
 
 async fn e2e(broker: &str, args: &BenchArgs, partitions: u32) -> Result<Summary, CliError> {
@@ -497,15 +544,7 @@ async fn e2e(broker: &str, args: &BenchArgs, partitions: u32) -> Result<Summary,
                     ("auto.offset.reset", "latest"),
                 ];
                 let mut c = build_consumer(broker, args, &settings).await?;
-                let counter = Arc::clone(&assigned);
-                c.on_rebalance(move |change| match change {
-                    Rebalance::Assigned(p) => {
-                        counter.fetch_add(p.len() as u64, Ordering::AcqRel);
-                    }
-                    Rebalance::Revoked(p) | Rebalance::Lost(p) => {
-                        counter.fetch_sub(p.len() as u64, Ordering::AcqRel);
-                    }
-                });
+                count_assigned(&mut c, Arc::clone(&assigned));
                 c.subscribe(&[args.topic.as_str()])?;
                 c
             }
@@ -534,6 +573,7 @@ async fn e2e(broker: &str, args: &BenchArgs, partitions: u32) -> Result<Summary,
         warmup_until: Instant::now(),
         until: None,
         stamped_since_us: Some(since_us),
+        settled: None,
     };
     let mut readers = JoinSet::new();
     for consumer in consumers {
