@@ -92,14 +92,9 @@ fn a_full_disk_refuses_produce_keeps_serving_and_recovers_after_delete() {
 
     // Fill the disk.
     let value = "x".repeat(256 * 1024);
-    let mut acked = 0usize;
+    let mut acked: i64 = 0;
     let full = loop {
-        let r = c.produce(
-            "filler",
-            0,
-            batch(acked as i64, &[value.as_str()]),
-            Acks::All,
-        );
+        let r = c.produce("filler", 0, batch(acked, &[value.as_str()]), Acks::All);
         let p = &r.topics[0].partitions[0];
         if p.error_code != ErrorCode::None {
             break p.clone();
