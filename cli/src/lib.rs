@@ -21,8 +21,8 @@
 //! - [`error`]: [`error::CliError`] and exit codes.
 
 pub mod app;
-pub mod bench;
 pub mod args;
+pub mod bench;
 pub mod completions;
 pub mod consume;
 pub mod error;
