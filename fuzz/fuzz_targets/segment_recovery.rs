@@ -6,7 +6,11 @@
 //! gets an offset index; the rest is split into that many pieces, each
 //! piece being `<log bytes> <index bytes>` (split at its middle, or not at
 //! all when the segment has no index). Segment `i`'s base offset is
-//! `i * 1000`.
+//! `i * 1000`. With bit 7 of byte 0 set, each `.log` starts with a few
+//! valid batches (built from the piece's first bytes) before the fuzzed
+//! bytes, and with bit 6 also set one byte of that valid prefix is
+//! overwritten, so recovery sees valid data followed by a torn or corrupt
+//! tail rather than only garbage (which fails the first CRC).
 
 #![no_main]
 
@@ -16,7 +20,7 @@ use std::sync::Arc;
 use libfuzzer_sys::fuzz_target;
 use runnel_broker::storage::sim::SimFs;
 use runnel_broker::storage::{Fs as _, LogConfig, Offset, PartitionLog};
-use runnel_protocol::record::{Batches, validate_batch};
+use runnel_protocol::record::{BatchBuilder, BatchOptions, Batches, NewRecord, validate_batch};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&shape, rest)) = data.split_first() else {
@@ -35,7 +39,12 @@ fuzz_target!(|data: &[u8]| {
         } else {
             (chunk, &[][..])
         };
-        write(&fs, &dir.join(format!("{base:020}.log")), log);
+        let log = if shape & 0x80 == 0 {
+            log.to_vec()
+        } else {
+            with_valid_prefix(base, log, shape & 0x40 != 0)
+        };
+        write(&fs, &dir.join(format!("{base:020}.log")), &log);
         if with_index {
             write(&fs, &dir.join(format!("{base:020}.index")), index);
         }
@@ -86,6 +95,49 @@ fuzz_target!(|data: &[u8]| {
         offset = Offset(next);
     }
 });
+
+/// Valid batches at `base`, `base + n`, ... (their count and record values
+/// from `fuzzed`), then `fuzzed` itself; with `damage`, one byte of the
+/// batches is overwritten (position and value from `fuzzed`).
+fn with_valid_prefix(base: u64, fuzzed: &[u8], damage: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let batches = fuzzed.first().map_or(1, |b| usize::from(b % 6) + 1);
+    let mut next = i64::try_from(base).unwrap_or(0);
+    for i in 0..batches {
+        let options = BatchOptions {
+            base_offset: next,
+            ..BatchOptions::default()
+        };
+        let Ok(mut builder) = BatchBuilder::new(options) else {
+            break;
+        };
+        let n = fuzzed.get(i + 1).map_or(1, |b| i64::from(b % 4) + 1);
+        for r in 0..n {
+            let value = fuzzed.get(..(usize::try_from(r).unwrap_or(0) * 7).min(fuzzed.len()));
+            let record = NewRecord {
+                timestamp: 1_000 + r,
+                key: None,
+                value: value.map(bytes::Bytes::copy_from_slice),
+                headers: Vec::new(),
+            };
+            if builder.append(&record).is_err() {
+                break;
+            }
+        }
+        let Ok(built) = builder.build() else { break };
+        out.extend_from_slice(&built);
+        next += n;
+    }
+    if damage && !out.is_empty() {
+        let at = fuzzed.get(1..3).map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+        let len = out.len();
+        if let Some(byte) = out.get_mut(at % len) {
+            *byte ^= fuzzed.get(3).copied().unwrap_or(0xff) | 1;
+        }
+    }
+    out.extend_from_slice(fuzzed);
+    out
+}
 
 fn write(fs: &SimFs, path: &Path, data: &[u8]) {
     let f = fs.open(path, true, 0).expect("sim file");
