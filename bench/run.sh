@@ -12,6 +12,8 @@
 #   --dir DIR    parent of the broker's data directories (default /var/tmp;
 #                tmpfs and ramfs are refused: they measure memory).
 #   --no-limits  skip fio and iperf3 (the limits columns stay empty).
+#   --resume     keep the results directory of an interrupted run: reuse its
+#                limits and every summary already there, run the rest.
 #
 # In one run:
 #   limits   bench/limits.sh (fio: fresh-file buffered and mmap writes,
@@ -42,6 +44,7 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 quick=0
+resume=0
 limits=1
 out="$repo/target/bench-run/section.md"
 parent="/var/tmp"
@@ -49,6 +52,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) quick=1; shift ;;
         --no-limits) limits=0; shift ;;
+        --resume) resume=1; shift ;;
         --out) out="$2"; shift 2 ;;
         --dir) parent="$2"; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -79,19 +83,32 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$(dirname "$out")"
+# Every run's JSON summary is kept here, beside the section.
+results="$(dirname "$out")/results"
+(( resume )) || rm -rf "$results"
+mkdir -p "$results"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 started_at="$(date -u '+%Y-%m-%d %H:%M UTC')"
 
 # ---------------------------------------------------------------- limits
 limit_md=""
 declare -A lim=()
-if (( limits )); then
+if (( resume )) && [[ -f "$results/limits.json" ]]; then
+    log "reusing the limits in $results"
+    limit_md="$(cat "$results/limits.md")"
+    for key in buffered_write mmap_write sync_write_1m sync_append_4k_sync_p99_ns; do
+        lim[$key]="$(jq ".results.$key.median" "$results/limits.json")"
+    done
+    [[ -f "$results/tcp" ]] && lim[tcp]="$(cat "$results/tcp")"
+elif (( limits )); then
     log "measuring storage limits (bench/limits.sh --runs $limit_runs --size $limit_size)"
     limit_md="$(bash "$repo/bench/limits.sh" --json "$work/limits.json" --runs "$limit_runs" \
         --size "$limit_size" "$work/limits")"
     for key in buffered_write mmap_write sync_write_1m sync_append_4k_sync_p99_ns; do
         lim[$key]="$(jq ".results.$key.median" "$work/limits.json")"
     done
+    cp "$work/limits.json" "$results/"
+    echo "$limit_md" >"$results/limits.md"
     if ! command -v iperf3 >/dev/null; then
         if [[ $(id -u) -eq 0 ]]; then
             log "installing iperf3"
@@ -106,6 +123,7 @@ if (( limits )); then
         iperf_pid=$!
         sleep 0.5
         lim[tcp]="$(iperf3 -c 127.0.0.1 -p 5299 -t 5 -J | jq '.end.sum_received.bits_per_second / 8')"
+        echo "${lim[tcp]}" >"$results/tcp"
         wait "$iperf_pid" 2>/dev/null || true
     fi
 fi
@@ -152,25 +170,33 @@ appended() { runnel --output json topic describe "$1" | jq '[.partitions[].log_e
 median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 # bench KEY ARGS...: runs `runnel bench ARGS` RUNS times, keeping each JSON
-# summary in $work/KEY.N.json and the broker CPU per appended record.
+# summary in $results/KEY.N.json and the broker CPU per appended record.
 bench() {
     local key="$1"; shift
+    if (( resume )) && [[ -f "$results/$key.$runs.json" ]]; then
+        log "$key: reusing $runs earlier runs"
+        return 0
+    fi
     local topic="" prev=""
     for a in "$@"; do [[ "$prev" == "--topic" ]] && topic="$a"; prev="$a"; done
     for r in $(seq 1 "$runs"); do
         local c0 a0=0 a1
         runnel topic describe "$topic" >/dev/null 2>&1 && a0="$(appended "$topic")"
         c0="$(cpu_us)"
-        runnel --output json bench "$@" >"$work/$key.$r.json"
+        if ! runnel --output json bench "$@" >"$results/$key.$r.json"; then
+            log "$key run $r failed"
+            rm -f "$results/$key.$r.json"
+            continue
+        fi
         a1="$(appended "$topic")"
         awk -v c0="$c0" -v c1="$(cpu_us)" -v n=$((a1 - a0)) \
-            'BEGIN {print (n > 0 ? (c1 - c0) / n : 0)}' >"$work/$key.$r.cpu"
-        log "$key run $r: $(jq -c '{msgs_per_sec, mb_per_sec, p99: .latency_ms.p99}' "$work/$key.$r.json")"
+            'BEGIN {print (n > 0 ? (c1 - c0) / n : 0)}' >"$results/$key.$r.cpu"
+        log "$key run $r: $(jq -c '{msgs_per_sec, mb_per_sec, p99: .latency_ms.p99}' "$results/$key.$r.json")"
     done
 }
 # med KEY JQ: median over the runs of a JSON figure.
-med() { for f in "$work/$1".*.json; do jq "$2" "$f"; done | median; }
-med_cpu() { cat "$work/$1".*.cpu | median; }
+med() { for f in "$results/$1".*.json; do [[ -f "$f" ]] && jq "$2" "$f"; done | median; }
+med_cpu() { cat "$results/$1".*.cpu | median; }
 
 # ---------------------------------------------------------------- matrix
 start_broker "$work/data"
@@ -184,9 +210,10 @@ bench p3         produce --topic p3   --partitions 8 --message-size 1024 --acks 
 # from the page cache.
 bench c1 consume --topic c8 --partitions 8 --message-size 1024 --count "$consume_count" --warmup 10000
 for r in $(seq 1 "$runs"); do
+    (( resume )) && [[ -f "$results/c4.$r.json" ]] && continue
     runnel --output json bench consume --topic c8 --message-size 1024 --count "$consume_count" \
-        --warmup 10000 --consumers 4 --group "bench-$RANDOM-$r" >"$work/c4.$r.json"
-    log "c4 run $r: $(jq -c '{msgs_per_sec, mb_per_sec}' "$work/c4.$r.json")"
+        --warmup 10000 --consumers 4 --group "bench-$RANDOM-$r" >"$results/c4.$r.json"
+    log "c4 run $r: $(jq -c '{msgs_per_sec, mb_per_sec}' "$results/c4.$r.json")"
 done
 rate1="$(med p1_acks1 .msgs_per_sec | awk '{printf "%d", $1 / 2}')"
 rateall="$(med p1_acksall .msgs_per_sec | awk '{printf "%d", $1 / 2}')"
@@ -196,10 +223,16 @@ bench e_acks1   e2e --topic e1 --partitions 1 --message-size 1024 --acks 1   --r
 bench e_acksall e2e --topic ea --partitions 1 --message-size 1024 --acks all --rate "$rateall" $p
 
 # (6) many partitions.
+# The first run creates the topic (timed by the bench, with a request
+# timeout long enough for it) and sends one record.
 rss0="$(rss_kib)"
 t0="$(date +%s%N)"
-runnel topic create big -p "$big_partitions" >/dev/null
-create_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+runnel --output json bench produce --topic big --partitions "$big_partitions" --count 1 \
+    -X request.timeout.ms=600000 >"$results/big-create.json" \
+    2>"$results/big-create.err" || log "creating $big_partitions partitions failed: $(cat "$results/big-create.err")"
+create_ms="$(jq '.settings.topic_create_ms // empty' "$results/big-create.json" 2>/dev/null | awk '{printf "%.0f ms", $1}')"
+create_error="$(cat "$results/big-create.err")"
+[[ -n "$create_ms" ]] || create_ms="failed after $(( ($(date +%s%N) - t0) / 1000000 )) ms: ${create_error:-?}"
 rss1="$(rss_kib)"
 runs_saved="$runs"; runs=1
 bench big produce --topic big --message-size 1024 --acks 1 --producers 4 $p
@@ -209,6 +242,7 @@ fds="$(ls "/proc/$broker_pid/fd" | wc -l)"
 fd_limit="$(awk '/Max open files/ {print $4}' "/proc/$broker_pid/limits")"
 maps="$(wc -l <"/proc/$broker_pid/maps")"
 map_limit="$(cat /proc/sys/vm/max_map_count)"
+cp "$work/broker.log" "$results/broker-matrix.log"
 limit_errors="$(grep -ciE 'too many open files|cannot allocate memory|EMFILE|ENOMEM' "$work/broker.log" || true)"
 stop_broker
 rm -rf "$work/data"
@@ -306,7 +340,7 @@ commit="$(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HE
     echo
     echo "| Measurement | value | limit |"
     echo "|---|---:|---|"
-    echo "| \`topic create -p $big_partitions\` | $create_ms ms | - |"
+    echo "| \`topic create -p $big_partitions\` | $create_ms | - |"
     echo "| broker RSS before / after create / after produce | $((rss0 / 1024)) / $((rss1 / 1024)) / $((rss2 / 1024)) MiB | 1024 MiB |"
     echo "| open files | $fds | $fd_limit (broker's limit) |"
     echo "| memory maps | $maps | $map_limit (vm.max_map_count) |"
@@ -320,6 +354,5 @@ commit="$(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HE
         echo "| $((mib / 1024)) GiB$( (( mib < 1024 )) && echo " ($mib MiB)") in 8 partitions | ${rec_listen[$mib]} ms | ${rec_log[$mib]} ms |"
     done
 } >"$out"
-cp "$work"/*.json "$(dirname "$out")/" 2>/dev/null || true
 cat "$out"
 log "wrote $out"

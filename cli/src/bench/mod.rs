@@ -171,29 +171,54 @@ pub async fn run(
         BenchCommand::E2e(a) => ("e2e", a),
     };
     check_topic_name(&args.topic)?;
-    let client = Client::connect(ClientConfig::new(broker)).await?;
+    let mut config = ClientConfig::new(broker);
+    for (key, value) in &args.settings {
+        // Client settings (request.timeout.ms, ...) apply to topic
+        // creation too; the others are the producers' and consumers'.
+        match config.set(key, value) {
+            Ok(()) | Err(runnel_client::ConfigError::UnknownKey { .. }) => {}
+            Err(source) => {
+                return Err(CliError::setting(
+                    key,
+                    value,
+                    source,
+                    SettingsKind::Producer,
+                ));
+            }
+        }
+    }
+    let client = Client::connect(config).await?;
     let prepared = prepare(&client, broker, mode, &args).await;
     client.close();
-    let partitions = prepared?;
-    let summary = match mode {
+    let (partitions, created) = prepared?;
+    let mut summary = match mode {
         "produce" => produce(broker, &args, partitions).await?,
         "consume" => consume(broker, &args, partitions).await?,
         _ => e2e(broker, &args, partitions).await?,
     };
+    if let (Some(created), Some(settings)) = (created, summary.settings.as_object_mut()) {
+        settings.insert(
+            "topic_create_ms".to_owned(),
+            json!(created.as_secs_f64() * 1000.0),
+        );
+    }
     summary.print(output, out)
 }
 
 /// Creates the topic if missing; for `consume`, fills it up to the
-/// records the run needs. Returns the partition count.
+/// records the run needs. Returns the partition count, and how long the
+/// topic took to create when this run created it.
 async fn prepare(
     client: &Client,
     broker: &str,
     mode: &str,
     args: &BenchArgs,
-) -> Result<u32, CliError> {
+) -> Result<(u32, Option<Duration>), CliError> {
     let new = NewTopic::new(args.topic.clone(), Some(args.partitions));
+    let asked = Instant::now();
+    let mut created = None;
     match client.create_topic(new).await {
-        Ok(_) => {}
+        Ok(_) => created = Some(asked.elapsed()),
         Err(ClientError::Broker(e)) if e.code == ErrorCode::TopicAlreadyExists => {}
         Err(e) => return Err(CliError::from(e).about_topic(&args.topic)),
     }
@@ -209,7 +234,7 @@ async fn prepare(
             fill(broker, args, needed - held).await?;
         }
     }
-    Ok(partitions)
+    Ok((partitions, created))
 }
 
 /// Offsets of every partition of `topic` per `spec`.
