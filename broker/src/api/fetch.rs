@@ -19,6 +19,12 @@ use crate::error::{error_chain, storage_error_code};
 use crate::partition::Partition;
 use crate::storage::{Offset, StorageError};
 
+/// Most record bytes one fetch response carries, whatever the client asks
+/// (like Kafka's broker-side `fetch.max.bytes`): keeps a response far from
+/// the u32 frame limit and its write short. A single batch larger than this
+/// still goes out alone, so a fetch always progresses.
+const MAX_RESPONSE_BYTES: usize = 64 << 20;
+
 /// Handles a fetch request; see the module docs.
 pub async fn handle(ctx: &Arc<BrokerContext>, request: FetchRequest) -> FetchResponse {
     let wait =
@@ -104,7 +110,7 @@ fn resolve(ctx: &Arc<BrokerContext>, request: &FetchRequest) -> Resolved {
 /// Reads every partition once. Returns the response, the record bytes in it
 /// and whether any partition reported an error.
 fn read_all(request: &FetchRequest, resolved: &Resolved) -> (FetchResponse, usize, bool) {
-    let mut remaining = request.max_bytes as usize;
+    let mut remaining = (request.max_bytes as usize).min(MAX_RESPONSE_BYTES);
     let mut total = 0usize;
     let mut errors = false;
     let mut topics = Vec::with_capacity(request.topics.len());
