@@ -15,7 +15,7 @@
 //! - [`produce`]: `produce`, one record per input line.
 //! - [`consume`]: `consume`, one record per output line.
 //! - [`format`](mod@format): `--format` and the JSON form of a record.
-//! - [`bench`]: `bench produce | consume | e2e`, the load generator.
+//! - [`bench`](mod@bench): `bench produce | consume | e2e`, the load generator.
 //! - [`completions`]: shell completion scripts.
 //! - [`signal`]: SIGINT/SIGTERM for a clean stop.
 //! - [`error`]: [`error::CliError`] and exit codes.

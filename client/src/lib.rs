@@ -11,7 +11,7 @@
 //! - [`metadata`]: [`TopicInfo`] and [`PartitionInfo`].
 //! - [`config`]: [`ClientConfig`], settable by Kafka names.
 //! - [`error`]: [`ClientError`], [`BrokerError`], [`DisconnectReason`].
-//! - `testing` (feature `test-util`): [`testing::FakeBroker`], an
+//! - `testing` (feature `test-util`): `testing::FakeBroker`, an
 //!   in-process broker stand-in for tests.
 //!
 //! # Example
