@@ -176,18 +176,28 @@ fn dump(file: &std::path::Path, records: bool) -> anyhow::Result<()> {
 /// keeps its active segment's three files open, and every client holds a
 /// socket.
 fn raise_open_file_limit() {
-    use rustix::process::{Resource, getrlimit, setrlimit};
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
-    if limit.current < limit.maximum {
-        let raised = rustix::process::Rlimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
+    // A privileged broker (root, or CAP_SYS_RESOURCE) may also raise the
+    // hard limit, up to the kernel's per-process ceiling.
+    let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let wanted = ceiling.map_or(limit.maximum, |c| limit.maximum.map(|m| m.max(c)));
+    for target in [wanted, limit.maximum] {
+        if target.is_some() && limit.current >= target {
+            return;
+        }
+        let raised = Rlimit {
+            current: target,
+            maximum: target,
         };
-        match setrlimit(Resource::Nofile, raised) {
-            Ok(()) => tracing::debug!(limit = ?limit.maximum, "raised the open-file limit"),
-            Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            tracing::info!(limit = ?target, "raised the open-file limit");
+            return;
         }
     }
+    tracing::warn!(current = ?limit.current, "cannot raise the open-file limit");
 }
 
 fn init_logging(format: LogFormat) {

@@ -358,24 +358,15 @@ impl PartitionLog {
             Err(_) => (ProducerStates::new(), start),
         };
         self.producers = states;
-        let reader = self.reader();
-        let mut offset = from;
-        while offset < end {
-            let read = reader.read(offset, 1 << 20)?;
-            if read.records.is_empty() {
-                break;
-            }
-            let mut rest = &read.records[..];
-            while let Ok(h) = BatchHeader::parse(rest) {
-                let Some(base) = Offset::from_i64(h.base_offset) else {
-                    break;
-                };
-                if base >= offset {
-                    self.producers.record(&h, base);
-                }
-                offset = Offset::from_i64(h.last_offset()).map_or(end, |l| l.plus(1));
-                rest = rest.get(h.total_len()..).unwrap_or(&[]);
-            }
+        // Headers only, segment by segment: the work is bounded by what was
+        // written since the snapshot, and no batch is read or checked whole.
+        let segments = self.shared.snapshot();
+        let first = segments
+            .partition_point(|seg| seg.base() <= from)
+            .saturating_sub(1);
+        for seg in &segments[first..] {
+            let producers = &mut self.producers;
+            seg.walk_headers(from, |h, base| producers.record(h, base))?;
         }
         Ok(())
     }

@@ -842,6 +842,36 @@ impl Segment {
             .map_or(0, |e| e.position.as_u64()))
     }
 
+    /// Calls `visit` with the header and base offset of every batch that
+    /// holds offsets at or after `from`, reading headers only (no CRC, no
+    /// copies): what rebuilding derived state from the log needs.
+    pub(crate) fn walk_headers(
+        &self,
+        from: Offset,
+        mut visit: impl FnMut(&BatchHeader, Offset),
+    ) -> Result<()> {
+        let files = self.files()?;
+        let (pos, offset) = match from.relative_to(self.base) {
+            Some(rel) => files
+                .offset_index
+                .floor(|e| e.offset <= rel)
+                .map_err(|e| self.err(INDEX_EXT, e))?
+                .map_or((0, self.base), |e| {
+                    (e.position.as_u64(), e.offset.absolute(self.base))
+                }),
+            None => (0, self.base),
+        };
+        self.walk(&files, pos, offset, self.size(), false, |_, h| {
+            if let Some(base) = Offset::from_i64(h.base_offset)
+                && Offset::from_i64(h.last_offset()).is_some_and(|l| l >= from)
+            {
+                visit(h, base);
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
     /// Largest record timestamp, opening the files of a sealed segment if
     /// needed.
     pub(crate) fn max_timestamp(&self) -> Result<TimestampMs> {
