@@ -25,9 +25,11 @@
 //! - `storage/roll`: sealing the active segment and creating the next one,
 //!   which happens inside an append.
 //!
-//! Run with `cargo bench -p runnel-broker --bench storage` (about four
-//! minutes, several GiB written). Data goes under `target/bench-storage/`, or
-//! `RUNNEL_BENCH_DIR`, which must not be tmpfs; it is removed at the end.
+//! Run with `cargo bench -p runnel-broker --bench storage`: about two minutes
+//! on a quiet machine, longer when new pages are slow to come by (see
+//! BENCHMARKS.md); several GiB are written. Data goes under
+//! `target/bench-storage/`, or `RUNNEL_BENCH_DIR`, which must not be tmpfs;
+//! it is removed at the end.
 //! Lines starting with `storage:` are this file's own measurements.
 #![allow(
     clippy::cast_precision_loss,
@@ -866,11 +868,12 @@ fn last_with_extension(dir: &Path, ext: &str) -> PathBuf {
 }
 
 /// Writes back and drops from the page cache every file of `dir`, as after
-/// a reboot (directory entries and inodes stay cached).
+/// a reboot (directory entries and inodes stay cached). Only clean pages
+/// can be dropped, hence the `fdatasync` first (cheap: recovery synced them).
 fn evict(dir: &Path) {
-    rustix::fs::sync();
     for entry in std::fs::read_dir(dir).expect("list") {
-        let file = std::fs::File::open(entry.expect("entry").path()).expect("open");
+        let file = File::open(entry.expect("entry").path()).expect("open");
+        file.sync_data().expect("fdatasync");
         rustix::fs::fadvise(&file, 0, None::<NonZeroU64>, rustix::fs::Advice::DontNeed)
             .expect("fadvise");
     }
