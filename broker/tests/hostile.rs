@@ -157,7 +157,7 @@ fn frame_announcing_a_huge_length_is_refused() {
 #[test]
 fn fetch_of_u32_max_bytes_is_bounded() {
     let broker = Broker::start();
-    let pid = broker.child.id();
+    let pid = broker.pid();
     let mut c = broker.connect();
     let (code, _) = c.create_topic("big", 1, &[]);
     assert_eq!(code, ErrorCode::None);
@@ -193,7 +193,7 @@ fn produce_flood_is_bounded_and_loses_nothing_acknowledged() {
         &[],
         &[("RUNNEL_MAX_CONNECTION_BUFFER_BYTES", "8388608")],
     );
-    let pid = broker.child.id();
+    let pid = broker.pid();
     let mut c = broker.connect();
     let (code, _) = c.create_topic("flood", 1, &[]);
     assert_eq!(code, ErrorCode::None);

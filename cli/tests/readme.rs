@@ -74,7 +74,7 @@ fn the_readme_quick_start_works_as_written() {
                 .current_dir(dir.path())
                 .env("RUNNEL_LISTEN", "127.0.0.1:0")
                 .env("RUNNEL_METRICS_LISTEN", "127.0.0.1:0");
-            broker = Some(Broker::spawn(command));
+            broker = Some(Broker::spawn(command, &dir.path().join("runnel-data")));
             continue;
         }
         let broker = broker.as_ref().expect("the broker starts first");

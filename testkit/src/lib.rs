@@ -2,9 +2,22 @@
 //! `runnel-broker` binary on a loopback port with a temporary data
 //! directory, and stops, kills and restarts it.
 //!
-//! The binary is `RUNNEL_BROKER_BIN` if set; otherwise cargo builds it (a
-//! no-op when it is current) next to the test executable
-//! (`target/<profile>/runnel-broker`).
+//! # Finding the broker binary
+//! The broker's own tests pass `CARGO_BIN_EXE_runnel-broker` in
+//! [`BrokerOptions::binary`]. Other packages get no such variable, so
+//! [`broker_binary`] looks, in order, at:
+//! 1. `RUNNEL_BROKER_BIN`, if set (to test a given build);
+//! 2. `cargo build -p runnel-broker --message-format=json`, run once per
+//!    test process, and the executable path cargo reports. When the binary
+//!    is current (as in CI, where the workspace was just built) this takes
+//!    a fraction of a second, and a stale binary is never run;
+//! 3. if that build fails (sources mid-edit), the binary last built in
+//!    this profile, with a warning on stderr.
+//!
+//! # Finding the ports
+//! The broker listens on port 0 unless told otherwise and logs the
+//! addresses it bound (`metrics listening addr=...`, `listening addr=...`);
+//! the harness reads its log until the native one appears.
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
@@ -22,6 +35,8 @@ pub struct BrokerOptions {
     pub args: Vec<String>,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
+    /// The broker binary; [`broker_binary`] when `None`.
+    pub binary: Option<PathBuf>,
 }
 
 /// A running `runnel-broker` process, killed when dropped.
@@ -43,48 +58,60 @@ pub struct BrokerProcess {
     tmp: Option<Arc<tempfile::TempDir>>,
 }
 
-/// The broker binary: `RUNNEL_BROKER_BIN`, else `runnel-broker` beside the
-/// running test executable's profile directory, brought up to date by cargo.
+/// The broker binary; see the crate docs.
 pub fn broker_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            if let Some(p) = std::env::var_os("RUNNEL_BROKER_BIN") {
-                return PathBuf::from(p);
-            }
-            let exe = std::env::current_exe().expect("current exe");
-            // target/<profile>/deps/<test> → target/<profile>/runnel-broker
-            let profile_dir = exe
-                .ancestors()
-                .find(|p| p.file_name().is_some_and(|n| n == "deps"))
-                .and_then(Path::parent)
-                .map_or_else(
-                    || exe.parent().unwrap_or(Path::new(".")).to_path_buf(),
-                    Path::to_path_buf,
-                );
-            let binary = profile_dir.join("runnel-broker");
-            // Always ask cargo: a binary that merely exists may be stale.
-            // When it is up to date this takes a fraction of a second.
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let release = profile_dir.file_name().is_some_and(|n| n == "release");
-            let mut cmd = Command::new(cargo);
-            cmd.args([
-                "build",
-                "-q",
-                "-p",
-                "runnel-broker",
-                "--bin",
-                "runnel-broker",
-            ]);
-            if release {
-                cmd.arg("--release");
-            }
-            let status = cmd.status().expect("run cargo build");
-            assert!(status.success(), "building runnel-broker failed");
-            assert!(binary.exists(), "no broker binary at {}", binary.display());
-            binary
-        })
-        .clone()
+    BINARY.get_or_init(find_broker).clone()
+}
+
+fn find_broker() -> PathBuf {
+    if let Some(p) = std::env::var_os("RUNNEL_BROKER_BIN") {
+        return PathBuf::from(p);
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-p", "runnel-broker", "--bin", "runnel-broker"])
+        .args([
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let built = cmd.output().ok().filter(|o| o.status.success());
+    if let Some(path) = built.and_then(|o| executable_from(&o.stdout)) {
+        return path;
+    }
+    // target/<profile>/deps/<test> → target/<profile>/runnel-broker
+    let exe = std::env::current_exe().expect("current exe");
+    let fallback = exe
+        .ancestors()
+        .find(|p| p.file_name().is_some_and(|n| n == "deps"))
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."))
+        .join("runnel-broker");
+    assert!(
+        fallback.exists(),
+        "cannot build runnel-broker and none was built before"
+    );
+    eprintln!(
+        "warning: building runnel-broker failed; testing the last build at {}",
+        fallback.display()
+    );
+    fallback
+}
+
+/// The path cargo reports for the `runnel-broker` executable.
+fn executable_from(messages: &[u8]) -> Option<PathBuf> {
+    String::from_utf8_lossy(messages)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "runnel-broker")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
 }
 
 impl BrokerProcess {
@@ -106,14 +133,12 @@ impl BrokerProcess {
         let listen = options
             .listen
             .map_or_else(|| "127.0.0.1:0".to_owned(), |a| a.to_string());
-        let mut cmd = Command::new(broker_binary());
+        let binary = options.binary.clone().unwrap_or_else(broker_binary);
+        let mut cmd = Command::new(binary);
         cmd.arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", &listen, "--metrics-listen", "127.0.0.1:0"])
-            .args(&options.args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .args(&options.args);
         // The broker rejects RUNNEL_* variables it does not know; the test
         // process may carry some of its own (RUNNEL_BROKER_BIN, ...).
         for (k, _) in std::env::vars_os() {
@@ -124,6 +149,17 @@ impl BrokerProcess {
         for (k, v) in &options.env {
             cmd.env(k, v);
         }
+        BrokerProcess::spawn(cmd, data_dir, options)
+    }
+
+    /// Runs `cmd`, a prepared `runnel-broker` invocation whose data
+    /// directory is `data_dir`, and waits until it logs its address.
+    /// `options` is kept for [`BrokerProcess::restart`].
+    pub fn spawn(mut cmd: Command, data_dir: &Path, options: BrokerOptions) -> BrokerProcess {
+        cmd.env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn runnel-broker");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel::<(bool, String)>();
@@ -135,7 +171,7 @@ impl BrokerProcess {
                 if line.contains("listening")
                     && let Some(addr) = field(&line, "addr=")
                 {
-                    let _ = tx.send((line.contains("metrics"), addr));
+                    let _ = tx.send((line.contains("metrics listening"), addr));
                 }
                 let mut l = sink
                     .lock()
@@ -173,6 +209,11 @@ impl BrokerProcess {
             log,
             tmp: None,
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `HOST:PORT` of the native listener.

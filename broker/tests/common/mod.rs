@@ -1,6 +1,7 @@
-//! Black-box test harness: starts the real `runnel-broker` binary on a free
-//! loopback port with a temporary data directory and speaks the protocol to
-//! it through the protocol crate (no client library).
+//! Black-box test harness: starts the real `runnel-broker` binary (through
+//! `runnel-testkit`) on a free loopback port with a temporary data
+//! directory and speaks the protocol to it through the protocol crate (no
+//! client library).
 
 #![allow(
     dead_code,
@@ -9,12 +10,9 @@
     clippy::cast_sign_loss
 )]
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,27 +27,41 @@ use runnel_protocol::api::produce::{
 };
 use runnel_protocol::record::{BatchBuilder, BatchOptions, NewRecord};
 use runnel_protocol::{ErrorCode, PartitionId, ResponseHeader, decode_response_as, encode_request};
+use runnel_testkit::{BrokerOptions, BrokerProcess};
 
-/// A running broker process.
-pub struct Broker {
-    pub child: Child,
-    pub addr: SocketAddr,
-    /// The metrics listener (`/metrics`, `/health`).
-    pub metrics_addr: SocketAddr,
-    pub data_dir: PathBuf,
-    /// Everything the broker logged so far.
-    pub log: Arc<Mutex<String>>,
-    tmp: Option<tempfile::TempDir>,
+/// A running broker process: the shared test kit's, started from this
+/// package's own binary, plus protocol helpers.
+pub struct Broker(BrokerProcess);
+
+impl std::ops::Deref for Broker {
+    type Target = BrokerProcess;
+    fn deref(&self) -> &BrokerProcess {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Broker {
+    fn deref_mut(&mut self) -> &mut BrokerProcess {
+        &mut self.0
+    }
+}
+
+fn options(extra: &[&str], env: &[(&str, &str)]) -> BrokerOptions {
+    BrokerOptions {
+        args: extra.iter().map(|a| (*a).to_owned()).collect(),
+        env: env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_runnel-broker"))),
+        ..BrokerOptions::default()
+    }
 }
 
 impl Broker {
     /// Starts a broker on a fresh temporary data directory.
     pub fn start() -> Broker {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_path_buf();
-        let mut b = Broker::start_in(&dir, &[]);
-        b.tmp = Some(tmp);
-        b
+        Broker(BrokerProcess::start_with(options(&[], &[])))
     }
 
     /// Starts a broker on `dir` with extra flags.
@@ -59,59 +71,7 @@ impl Broker {
 
     /// Starts a broker on `dir` with extra flags and environment.
     pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Broker {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runnel-broker"));
-        cmd.arg("--data-dir")
-            .arg(dir)
-            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                // "metrics listening addr=..." comes first, then
-                // "listening addr=..." for the native protocol.
-                if line.contains("listening")
-                    && let Some(addr) = line.split("addr=").nth(1)
-                {
-                    let addr = addr.split_whitespace().next().unwrap_or("").to_owned();
-                    let _ = tx.send((line.contains("metrics listening"), addr));
-                }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let (mut addr, mut metrics_addr) = (None, None);
-        while addr.is_none() {
-            let (is_metrics, a) = rx
-                .recv_timeout(Duration::from_mins(1))
-                .unwrap_or_else(|_| panic!("broker did not start: {}", log.lock().unwrap()));
-            if is_metrics {
-                metrics_addr = Some(a);
-            } else {
-                addr = Some(a);
-            }
-        }
-        let metrics_addr =
-            metrics_addr.unwrap_or_else(|| panic!("no metrics address: {}", log.lock().unwrap()));
-        Broker {
-            child,
-            metrics_addr: metrics_addr.parse().unwrap(),
-            addr: addr.unwrap().parse().unwrap(),
-            data_dir: dir.to_path_buf(),
-            log,
-            tmp: None,
-        }
+        Broker(BrokerProcess::start_in(dir, options(extra, env)))
     }
 
     /// A new connection.
@@ -119,68 +79,20 @@ impl Broker {
         Conn::new(self.addr)
     }
 
-    /// SIGTERM, then waits for exit; returns the exit status code.
-    pub fn stop(&mut self) -> Option<i32> {
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        self.child.wait().unwrap().code()
-    }
-
-    /// SIGKILL.
-    pub fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
     /// `GET path` on the metrics listener: (status code, body).
     pub fn http_get(&self, path: &str) -> (u16, String) {
-        http_get(self.metrics_addr, path)
+        http_get(
+            self.metrics_addr
+                .expect("the broker logged its metrics address"),
+            path,
+        )
     }
 
-    /// Whether the process is still running.
-    pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// Stops and restarts on the same data directory (keeping the temp dir).
-    pub fn restart(mut self, graceful: bool) -> Broker {
-        if graceful {
-            assert_eq!(self.stop(), Some(0), "{}", self.log.lock().unwrap());
-        } else {
-            self.kill();
-        }
-        let tmp = self.tmp.take();
-        let mut b = Broker::start_in(&self.data_dir, &[]);
-        b.tmp = tmp;
-        b
-    }
-
-    /// Waits (polling the captured log, up to 10 s) until the broker has
-    /// logged `needle`.
-    pub fn wait_for_log(&self, needle: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !self.logs().contains(needle) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "broker never logged {needle:?}:\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    pub fn logs(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Stops (SIGTERM when `graceful`, else SIGKILL) and starts again on the
+    /// same data directory and port.
+    #[must_use]
+    pub fn restart(self, graceful: bool) -> Broker {
+        Broker(self.0.restart(graceful))
     }
 }
 

@@ -1,34 +1,19 @@
-//! Black-box test harness: runs the real `runnel-broker` binary on a free
-//! loopback port with a temporary data directory, and the `runnel` binary
-//! of this package against it.
-//!
-//! # Finding the broker binary
-//! The broker belongs to another package, so cargo gives these tests no
-//! `CARGO_BIN_EXE_runnel-broker`. In order:
-//! 1. `RUNNEL_BROKER_BIN`, if set (to test a given build);
-//! 2. `cargo build -p runnel-broker --bin runnel-broker
-//!    --message-format=json`, run once per test process with the cargo that
-//!    built the tests, and the executable path cargo reports. Up to date
-//!    (as in CI, where `cargo nextest run --workspace` has just built it)
-//!    this takes a fraction of a second; it never runs a stale binary;
-//! 3. if that build fails (the broker's sources mid-edit), the binary cargo
-//!    last built in this profile, with a warning on stderr.
-//!
-//! # Finding the port
-//! The broker listens on `127.0.0.1:0` and logs the address it bound
-//! (`listening addr=...`); the harness reads its log until that line.
+//! Black-box test harness: runs the real `runnel-broker` binary (through
+//! `runnel-testkit`, which finds or builds it and reads the address it
+//! bound from its log) on a free loopback port with a temporary data
+//! directory, and the `runnel` binary of this package against it.
 
 #![allow(dead_code)]
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-/// Longest a CLI run or a broker start may take before the test fails.
+use runnel_testkit::{BrokerOptions, BrokerProcess};
+
+/// Longest a CLI run may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_mins(1);
 
 /// The `runnel` binary under test.
@@ -36,67 +21,13 @@ pub fn runnel_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_runnel"))
 }
 
-/// The `runnel-broker` binary; see the module docs.
+/// The `runnel-broker` binary (see `runnel_testkit::broker_binary`).
 pub fn broker_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(find_broker).clone()
-}
-
-fn find_broker() -> PathBuf {
-    if let Some(path) = std::env::var_os("RUNNEL_BROKER_BIN") {
-        return PathBuf::from(path);
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    let mut cargo = Command::new(env!("CARGO"));
-    cargo
-        .args(["build", "-p", "runnel-broker", "--bin", "runnel-broker"])
-        .args([
-            "--message-format=json-render-diagnostics",
-            "--manifest-path",
-        ])
-        .arg(&manifest)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    if !cfg!(debug_assertions) {
-        cargo.arg("--release");
-    }
-    let built = cargo.output().ok().filter(|o| o.status.success());
-    if let Some(path) = built.and_then(|o| executable_from(&o.stdout)) {
-        return path;
-    }
-    // Beside this package's own binary: target/<profile>/runnel-broker.
-    let fallback = runnel_binary().with_file_name("runnel-broker");
-    assert!(
-        fallback.exists(),
-        "cannot build runnel-broker and none was built before"
-    );
-    eprintln!(
-        "warning: building runnel-broker failed; testing the last build at {}",
-        fallback.display()
-    );
-    fallback
-}
-
-/// The path cargo reports for the `runnel-broker` executable.
-fn executable_from(messages: &[u8]) -> Option<PathBuf> {
-    String::from_utf8_lossy(messages)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "runnel-broker")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+    runnel_testkit::broker_binary()
 }
 
 /// A running broker, killed when dropped.
-pub struct Broker {
-    /// The process.
-    child: Child,
-    /// The native protocol address it bound.
-    pub addr: SocketAddr,
-    /// Everything it logged so far.
-    pub log: Arc<Mutex<String>>,
-    /// Its data directory, removed on drop.
-    data: Option<tempfile::TempDir>,
-}
+pub struct Broker(BrokerProcess);
 
 impl Broker {
     /// A broker on a free port with a fresh data directory.
@@ -107,60 +38,33 @@ impl Broker {
     /// A broker on a free port with a fresh data directory and extra
     /// `RUNNEL_*` settings.
     pub fn start_with_env(env: &[(&str, &str)]) -> Broker {
-        let data = tempfile::tempdir().expect("temp dir");
-        let mut command = Command::new(broker_binary());
-        command
-            .arg("--data-dir")
-            .arg(data.path())
-            .args(["--listen", "127.0.0.1:0"])
-            .args(["--metrics-listen", "127.0.0.1:0"])
-            .envs(env.iter().copied());
-        let mut broker = Broker::spawn(command);
-        broker.data = Some(data);
-        broker
+        Broker(BrokerProcess::start_with(BrokerOptions {
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..BrokerOptions::default()
+        }))
     }
 
-    /// Starts `command` (a `runnel-broker` invocation) and waits until it
-    /// logs its address.
-    pub fn spawn(mut command: Command) -> Broker {
-        command
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("start runnel-broker");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&log);
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if !line.contains("metrics")
-                    && line.contains("listening")
-                    && let Some(addr) = line.split("addr=").nth(1)
-                {
-                    let _ = tx.send(addr.split_whitespace().next().unwrap_or("").to_owned());
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let addr = rx
-            .recv_timeout(DEADLINE)
-            .unwrap_or_else(|_| panic!("broker did not start:\n{}", log.lock().unwrap()));
-        Broker {
-            child,
-            addr: addr.parse().expect("a socket address"),
-            log,
-            data: None,
-        }
+    /// Starts `command` (a `runnel-broker` invocation whose data directory
+    /// is `data_dir`) and waits until it logs its address.
+    pub fn spawn(command: Command, data_dir: &std::path::Path) -> Broker {
+        Broker(BrokerProcess::spawn(
+            command,
+            data_dir,
+            BrokerOptions::default(),
+        ))
     }
 
     /// `host:port` for `--broker`.
     pub fn address(&self) -> String {
-        self.addr.to_string()
+        self.0.bootstrap()
+    }
+
+    /// Everything the broker logged so far.
+    pub fn logs(&self) -> String {
+        self.0.logs()
     }
 
     /// A `runnel` command aimed at this broker.
@@ -185,13 +89,6 @@ impl Broker {
             run.stderr
         );
         run.stdout
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
