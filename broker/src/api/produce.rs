@@ -10,8 +10,8 @@ use std::time::Duration;
 use runnel_protocol::api::produce::{
     Acks, NO_VALUE, ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse,
 };
-use runnel_protocol::record::{BatchHeader, Batches, Compression, RecordError, validate_batch};
-use runnel_protocol::{ApiKey, ErrorCode, PartitionId, Response};
+use runnel_protocol::record::{BatchHeader, Batches, RecordError, validate_batch};
+use runnel_protocol::{ApiKey, ErrorCode, Response};
 
 use super::PendingResponse;
 use crate::clock::now_ms;
@@ -183,9 +183,6 @@ fn check_produced(bytes: &[u8], max_message_bytes: usize) -> Result<BatchHeader,
             ),
         ));
     }
-    debug_assert!(
-        header.compression().is_ok_and(|c| c != Compression::None) || header.record_count >= 1
-    );
     Ok(header)
 }
 
@@ -194,9 +191,4 @@ fn corrupt(e: &RecordError) -> Failure {
         ErrorCode::CorruptMessage,
         format!("invalid record batch: {e}"),
     )
-}
-
-#[allow(dead_code)]
-fn partition_id(id: u32) -> PartitionId {
-    PartitionId(id)
 }
