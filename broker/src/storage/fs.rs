@@ -72,6 +72,12 @@ pub trait StorageFile: Send + Sync + fmt::Debug {
     fn read(&self, pos: u64, len: usize) -> io::Result<Bytes>;
     /// Makes everything written so far durable (data and the length).
     fn sync(&self) -> io::Result<()>;
+    /// Stops holding an operating-system handle between operations: each
+    /// later write, resize or sync opens the file for its own duration;
+    /// reads keep using the mapping. For files written rarely (indexes) or
+    /// no more (sealed, synced segments), so that open files do not grow
+    /// with the number of partitions and segments.
+    fn release_handle(&self) {}
 }
 
 /// The operating system's file system, with files written and read through
@@ -91,7 +97,7 @@ impl Fs for OsFs {
         stats::file_opened();
         Ok(Arc::new(OsFile {
             path: path.to_path_buf(),
-            file,
+            file: RwLock::new(Some(file)),
             len: AtomicU64::new(len),
             reserve,
             map: RwLock::new(None),
@@ -160,8 +166,9 @@ pub(crate) fn temp_path(path: &Path) -> PathBuf {
 struct OsFile {
     /// For error messages.
     path: PathBuf,
-    /// The open file; pwrite, fallocate, ftruncate and fdatasync go through it.
-    file: File,
+    /// The open file; pwrite, fallocate, ftruncate and fdatasync go through
+    /// it. `None` once released: each operation then opens the file anew.
+    file: RwLock<Option<File>>,
     /// File length as last set through this handle.
     len: AtomicU64,
     /// How much address space to map at once, so a growing file is rarely
@@ -175,7 +182,13 @@ struct OsFile {
 
 impl Drop for OsFile {
     fn drop(&mut self) {
-        stats::file_closed();
+        let held = self
+            .file
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.is_some() {
+            stats::file_closed();
+        }
     }
 }
 
@@ -189,6 +202,22 @@ impl fmt::Debug for OsFile {
 }
 
 impl OsFile {
+    /// Runs `op` on the file's handle, opening the file for just this call
+    /// when the handle has been released.
+    fn with_handle<T>(&self, op: impl FnOnce(&File) -> io::Result<T>) -> io::Result<T> {
+        {
+            let guard = self
+                .file
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(file) = guard.as_ref() {
+                return op(file);
+            }
+        }
+        let file = OpenOptions::new().read(true).write(true).open(&self.path)?;
+        op(&file)
+    }
+
     /// A mapping that covers `[0, end)`, creating or growing it as needed.
     fn mapping(&self, end: u64) -> io::Result<Arc<Mapping>> {
         {
@@ -214,7 +243,7 @@ impl OsFile {
         let want = end.max(self.reserve).max(self.len.load(Ordering::Acquire));
         let len = usize::try_from(round_up_to_page(want))
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mapping too large"))?;
-        let map = Arc::new(Mapping::new(&self.file, len)?);
+        let map = Arc::new(self.with_handle(|file| Mapping::new(file, len))?);
         *guard = Some(Arc::clone(&map));
         Ok(map)
     }
@@ -255,26 +284,23 @@ impl StorageFile for OsFile {
         if len <= cur {
             return Ok(());
         }
-        rustix::fs::fallocate(
-            &self.file,
-            rustix::fs::FallocateFlags::empty(),
-            cur,
-            len - cur,
-        )
-        .map_err(io::Error::from)?;
+        self.with_handle(|file| {
+            rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), cur, len - cur)
+                .map_err(io::Error::from)
+        })?;
         self.len.store(len, Ordering::Release);
         Ok(())
     }
 
     fn truncate(&self, len: u64) -> io::Result<()> {
-        self.file.set_len(len)?;
+        self.with_handle(|file| file.set_len(len))?;
         self.len.store(len, Ordering::Release);
         Ok(())
     }
 
     fn write_at(&self, pos: u64, data: &[u8]) -> io::Result<()> {
         self.check_range(pos, data.len() as u64)?;
-        std::os::unix::fs::FileExt::write_all_at(&self.file, data, pos)
+        self.with_handle(|file| std::os::unix::fs::FileExt::write_all_at(file, data, pos))
     }
 
     fn read(&self, pos: u64, len: usize) -> io::Result<Bytes> {
@@ -290,6 +316,17 @@ impl StorageFile for OsFile {
 
     fn sync(&self) -> io::Result<()> {
         stats::fsync();
-        self.file.sync_data()
+        self.with_handle(File::sync_data)
+    }
+
+    fn release_handle(&self) {
+        let released = self
+            .file
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if released.is_some() {
+            stats::file_closed();
+        }
     }
 }

@@ -8,9 +8,13 @@
 //!              "every record before offset base+rel has timestamp <= ts"
 //! ```
 //!
-//! Both are append-only arrays, preallocated to `max_index_bytes` (zeros)
-//! while the segment is active and trimmed to their entries when it is
-//! sealed. An entry is added to both at the same batch, every
+//! Both are append-only arrays, preallocated with zeros (doubling up to
+//! `max_index_bytes`) while the segment is active and trimmed to their
+//! entries when it is sealed. New entries are kept in memory and written to
+//! the file [`WRITE_BATCH`] at a time (and all of them when the segment is
+//! sealed or closed), so an index holds no file descriptor between writes:
+//! a partition costs one descriptor, its active log. Entries lost with the
+//! process are derived data; recovery re-derives them from the log. An entry is added to both at the same batch, every
 //! `index.interval.bytes` of log, so entry `i` of one and entry `i` of the
 //! other name the same offset. Offsets strictly increase in both; positions
 //! strictly increase; timestamps never decrease. That ordering is what
@@ -18,8 +22,8 @@
 //! rest is rebuilt from the log, which is the truth.
 
 use std::io;
-use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::fs::StorageFile;
@@ -95,19 +99,43 @@ impl Entry for TimeEntry {
     }
 }
 
+/// Entries appended since the last write to the file: about 1 MiB of log at
+/// the default index interval.
+pub(crate) const WRITE_BATCH: usize = 256;
+
 /// A sparse index file of entries `E`.
 ///
 /// The single writer appends; readers see the first `len()` entries, which
-/// are fully written before `len` is published.
+/// are fully written (to the file or to the in-memory tail) before `len` is
+/// published.
 #[derive(Debug)]
 pub(crate) struct Index<E: Entry> {
     /// The backing file.
     file: Arc<dyn StorageFile>,
-    /// Published entry count.
+    /// Published entry count: those in the file and those pending.
     entries: AtomicU32,
     /// Capacity in entries while the segment is active.
     max_entries: u32,
-    _entry: PhantomData<E>,
+    /// Entries not yet written to the file, after those that are.
+    pending: RwLock<Pending<E>>,
+}
+
+/// The in-memory tail of an index.
+#[derive(Debug)]
+struct Pending<E> {
+    /// Entries in the file; the pending ones follow them.
+    written: u32,
+    /// Appended, not yet written.
+    entries: Vec<E>,
+}
+
+impl<E> Pending<E> {
+    /// Entries in all: written and pending (at most `WRITE_BATCH` + 1 are
+    /// pending).
+    fn end(&self) -> u32 {
+        self.written
+            .saturating_add(u32::try_from(self.entries.len()).unwrap_or(u32::MAX))
+    }
 }
 
 /// The offset index of a segment.
@@ -116,15 +144,32 @@ pub(crate) type OffsetIndex = Index<OffsetEntry>;
 pub(crate) type TimeIndex = Index<TimeEntry>;
 
 impl<E: Entry> Index<E> {
-    /// Wraps `file` holding `entries` valid entries (already checked).
+    /// Wraps `file` holding `entries` valid entries (already checked). The
+    /// file's descriptor is released: each later write opens it briefly.
     pub(crate) fn new(file: Arc<dyn StorageFile>, entries: u32, max_index_bytes: u32) -> Self {
         let max_entries = (max_index_bytes / Self::entry_size()).max(entries);
+        file.release_handle();
         Index {
             file,
             entries: AtomicU32::new(entries),
             max_entries,
-            _entry: PhantomData,
+            pending: RwLock::new(Pending {
+                written: entries,
+                entries: Vec::new(),
+            }),
         }
+    }
+
+    fn pending(&self) -> std::sync::RwLockReadGuard<'_, Pending<E>> {
+        self.pending
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn pending_mut(&self) -> std::sync::RwLockWriteGuard<'_, Pending<E>> {
+        self.pending
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn entry_size() -> u32 {
@@ -158,24 +203,57 @@ impl<E: Entry> Index<E> {
 
     /// Entry `i` (< `len()`).
     pub(crate) fn get(&self, i: u32) -> io::Result<E> {
+        let pending = self.pending();
+        if i >= pending.written {
+            return pending
+                .entries
+                .get((i - pending.written) as usize)
+                .copied()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no such entry"));
+        }
         let b = self
             .file
             .read(u64::from(i) * u64::from(Self::entry_size()), E::SIZE)?;
         Ok(E::decode(&b))
     }
 
-    /// Appends an entry; the caller keeps the ordering invariant.
+    /// Appends an entry; the caller keeps the ordering invariant. Writes the
+    /// pending entries to the file first when a batch of them has gathered,
+    /// so a failed write leaves no entry behind.
     pub(crate) fn append(&self, entry: E) -> io::Result<()> {
-        let n = self.len();
-        let pos = u64::from(n) * u64::from(Self::entry_size());
-        let end = pos + E::SIZE as u64;
+        if self.pending().entries.len() >= WRITE_BATCH {
+            self.write_pending()?;
+        }
+        let mut pending = self.pending_mut();
+        pending.entries.push(entry);
+        self.entries.store(pending.end(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Writes the pending entries to the file. Writer only.
+    pub(crate) fn write_pending(&self) -> io::Result<()> {
+        let (start, count, bytes) = {
+            let pending = self.pending();
+            let mut bytes = vec![0u8; pending.entries.len() * E::SIZE];
+            for (e, out) in pending.entries.iter().zip(bytes.chunks_exact_mut(E::SIZE)) {
+                e.encode(out);
+            }
+            (pending.written, pending.entries.len(), bytes)
+        };
+        if count == 0 {
+            return Ok(());
+        }
+        let pos = u64::from(start) * u64::from(Self::entry_size());
+        let end = pos + bytes.len() as u64;
         if end > self.file.len() {
             self.file.allocate(self.next_allocation(end))?;
         }
-        let mut buf = [0u8; 16];
-        entry.encode(&mut buf[..E::SIZE]);
-        self.file.write_at(pos, &buf[..E::SIZE])?;
-        self.entries.store(n + 1, Ordering::Release);
+        self.file.write_at(pos, &bytes)?;
+        let mut pending = self.pending_mut();
+        pending.entries.drain(..count);
+        pending.written = pending
+            .written
+            .saturating_add(u32::try_from(count).unwrap_or(u32::MAX));
         Ok(())
     }
 
@@ -191,8 +269,14 @@ impl<E: Entry> Index<E> {
         if n == 0 {
             return Ok(None);
         }
-        let all = self.file.read(0, n as usize * E::SIZE)?;
-        let entry = |i: usize| E::decode(&all[i * E::SIZE..(i + 1) * E::SIZE]);
+        let pending = self.pending();
+        let written = pending.written.min(n) as usize;
+        let n = n.min(pending.end());
+        let on_file = self.file.read(0, written * E::SIZE)?;
+        let entry = |i: usize| match i.checked_sub(written) {
+            None => E::decode(&on_file[i * E::SIZE..(i + 1) * E::SIZE]),
+            Some(j) => pending.entries[j],
+        };
         // Invariant: entries [0, lo) satisfy `le`, entries [hi, n) do not.
         let (mut lo, mut hi) = (0usize, n as usize);
         while lo < hi {
@@ -214,8 +298,17 @@ impl<E: Entry> Index<E> {
     /// reader can see the dropped entries.
     pub(crate) fn truncate_entries(&self, keep: u32) -> io::Result<()> {
         let keep = keep.min(self.len());
+        {
+            let mut pending = self.pending_mut();
+            self.entries.store(keep, Ordering::Release);
+            if let Some(tail) = keep.checked_sub(pending.written) {
+                pending.entries.truncate(tail as usize);
+                return Ok(());
+            }
+            pending.entries.clear();
+            pending.written = keep;
+        }
         let cap = self.file.len();
-        self.entries.store(keep, Ordering::Release);
         let keep_bytes = u64::from(keep) * u64::from(Self::entry_size());
         self.file.truncate(keep_bytes)?;
         self.file.allocate(cap.max(keep_bytes))
@@ -223,6 +316,7 @@ impl<E: Entry> Index<E> {
 
     /// Shrinks the file to exactly its entries (sealing).
     pub(crate) fn trim(&self) -> io::Result<()> {
+        self.write_pending()?;
         self.file
             .truncate(u64::from(self.len()) * u64::from(Self::entry_size()))
     }
@@ -317,10 +411,12 @@ mod tests {
         idx.append(e(0, 0)).unwrap();
         idx.append(e(5, 100)).unwrap();
         idx.append(e(9, 90)).unwrap(); // position goes backwards
+        idx.write_pending().unwrap();
         let n = OffsetIndex::valid_prefix(idx.file().as_ref(), |_| true).unwrap();
         assert_eq!(n, 2);
         let (_fs, idx) = index(80);
         idx.append(e(0, 0)).unwrap();
+        idx.write_pending().unwrap();
         let n = OffsetIndex::valid_prefix(idx.file().as_ref(), |_| true).unwrap();
         assert_eq!(n, 1, "a zeroed tail after the first entry is not an entry");
     }
@@ -331,11 +427,57 @@ mod tests {
         for i in 1..=5 {
             idx.append(e(i, i * 10)).unwrap();
         }
+        idx.write_pending().unwrap();
         idx.truncate_entries(2).unwrap();
         assert_eq!(idx.len(), 2);
         assert_eq!(idx.file().len(), 80);
         let n = OffsetIndex::valid_prefix(idx.file().as_ref(), |_| true).unwrap();
         assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn pending_entries_are_read_with_written_ones_and_written_in_batches() {
+        let batch = u32::try_from(WRITE_BATCH).unwrap();
+        let total = batch + 10;
+        let (_fs, idx) = index(total * 8);
+        // Entries on file (every entry here is non-zero; the rest is zeros).
+        let on_file = || {
+            let f = idx.file();
+            let bytes = f.read(0, usize::try_from(f.len()).unwrap()).unwrap();
+            let n = bytes
+                .chunks_exact(8)
+                .take_while(|c| c.iter().any(|&b| b != 0))
+                .count();
+            u32::try_from(n).unwrap()
+        };
+        for i in 1..=total {
+            idx.append(e(i, i * 10)).unwrap();
+            // Nothing reaches the file until a batch has gathered.
+            let expected = if i > batch { batch } else { 0 };
+            assert_eq!(on_file(), expected, "after {i} appends");
+        }
+        assert_eq!(idx.len(), total);
+        // Lookups span the written entries and the in-memory tail.
+        for t in [1, 5, batch, batch + 1, total] {
+            let found = idx.floor(|x| x.offset.0 <= t).unwrap().map(|x| x.offset.0);
+            assert_eq!(found, Some(t));
+            assert_eq!(idx.get(t - 1).unwrap(), e(t, t * 10));
+        }
+        assert_eq!(idx.last().unwrap(), Some(e(total, total * 10)));
+
+        // Dropping entries inside the tail keeps the file; below it, zeroes it.
+        idx.truncate_entries(total - 3).unwrap();
+        assert_eq!(idx.len(), total - 3);
+        assert_eq!(on_file(), batch);
+        idx.truncate_entries(3).unwrap();
+        assert_eq!(on_file(), 3);
+        assert_eq!(idx.floor(|x| x.offset.0 <= 100).unwrap(), Some(e(3, 30)));
+
+        // Sealing writes the tail and trims the file to the entries.
+        idx.append(e(4, 40)).unwrap();
+        idx.trim().unwrap();
+        assert_eq!(idx.file().len(), 4 * 8);
+        assert_eq!(on_file(), 4);
     }
 
     #[test]

@@ -296,7 +296,7 @@ impl PartitionLog {
                     if i < last {
                         seg.seal()?;
                         seg.files()?
-                            .sync()
+                            .sync_sealed()
                             .map_err(|e| StorageError::io(&log_path, e))?;
                     }
                 }
@@ -674,7 +674,7 @@ impl FlushJob {
         }
         for seg in &self.sealed {
             seg.files()?
-                .sync()
+                .sync_sealed()
                 .map_err(|e| StorageError::io(seg.path(LOG_EXT), e))?;
         }
         if let Some(rp) = self.recovery_point {
@@ -905,6 +905,7 @@ fn write_recovery_point(fs: &dyn Fs, dir: &Path, rp: Offset) -> Result<()> {
 )]
 mod tests {
     use super::*;
+    use crate::storage::fs::OsFs;
     use crate::storage::sim::SimFs;
     use bytes::Bytes;
     use runnel_protocol::record::{BatchBuilder, BatchOptions, NewRecord};
@@ -1359,5 +1360,49 @@ mod tests {
             vec![2]
         );
         assert!(log.read(Offset(11), 1).is_ok());
+    }
+
+    /// Descriptors of this process open on files under `dir`.
+    fn descriptors_under(dir: &Path) -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| target.starts_with(dir))
+            .count()
+    }
+
+    #[test]
+    fn a_log_holds_one_descriptor_however_many_segments_it_has() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("t").join("0");
+        let open = |clean| {
+            PartitionLog::open(Arc::new(OsFs), &dir, small_config(), false, clean, 0).unwrap()
+        };
+        let (mut log, _) = open(false);
+        let one = batch(0, &[&[5u8; 200]]);
+        for _ in 0..40 {
+            log.append(&one, 0).unwrap();
+            log.flush().unwrap();
+        }
+        assert!(log.reader().segment_count() > 5);
+        // Every segment is readable, sealed ones through their mappings.
+        assert_eq!(
+            offsets_of(&log.read(Offset(0), 1).unwrap().records),
+            vec![0]
+        );
+        assert_eq!(descriptors_under(tmp.path()), 1, "only the active log");
+        log.close().unwrap();
+        drop(log);
+        assert_eq!(descriptors_under(tmp.path()), 0);
+
+        // Reopened, sealed segments are opened only to map them.
+        let (log, _) = open(true);
+        for o in 0..40 {
+            assert_eq!(
+                offsets_of(&log.read(Offset(o), 1).unwrap().records),
+                vec![o as i64]
+            );
+        }
+        assert_eq!(descriptors_under(tmp.path()), 1);
     }
 }

@@ -60,6 +60,16 @@ impl SegmentFiles {
         self.offset_index.file().sync()?;
         self.time_index.file().sync()
     }
+
+    /// Makes all three files of a sealed segment durable, then closes the
+    /// log's descriptor: the segment is never written again and reads go
+    /// through its mapping. (The descriptor is kept until the sync so that a
+    /// write-back error of the log is reported to the fsync that covers it.)
+    pub(crate) fn sync_sealed(&self) -> io::Result<()> {
+        self.sync()?;
+        self.log.release_handle();
+        Ok(())
+    }
 }
 
 /// What a scan of a segment's log found.
@@ -262,7 +272,10 @@ impl Segment {
     }
 
     fn open_sealed_files(&self) -> Result<SegmentFiles> {
+        // A sealed segment is durable and read-only: reads go through the
+        // mapping, so no descriptor is kept.
         let log = self.open_file(LOG_EXT, false, 0)?;
+        log.release_handle();
         let size = self.size().min(log.len());
         let oi_file = self.open_file(INDEX_EXT, true, 0)?;
         let ti_file = self.open_file(TIME_INDEX_EXT, true, 0)?;
