@@ -173,7 +173,7 @@ fn dump(file: &std::path::Path, records: bool) -> anyhow::Result<()> {
 }
 
 /// Raises the soft limit on open files to the hard limit: every partition
-/// keeps its active segment's three files open, and every client holds a
+/// keeps its active segment's log open, and every client holds a
 /// socket.
 fn raise_open_file_limit() {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
