@@ -271,11 +271,18 @@ impl Client {
     /// otherwise from the broker. A topic that does not exist is a
     /// [`ClientError::Broker`] with `UNKNOWN_TOPIC_OR_PARTITION`.
     pub async fn topic(&self, name: &str) -> Result<Arc<TopicInfo>, ClientError> {
-        let max_age = self.inner.config.metadata_max_age;
-        if let Some(topic) = lock(&self.inner.metadata).topic(name, max_age) {
+        if let Some(topic) = self.cached_topic(name, Instant::now()) {
             return Ok(topic);
         }
         self.refresh_topic(name).await
+    }
+
+    /// The topic's metadata if the cache holds it and it is younger than
+    /// `metadata.max.age.ms` at `now`; never asks the broker. For hot paths
+    /// that already read the clock.
+    pub fn cached_topic(&self, name: &str, now: Instant) -> Option<Arc<TopicInfo>> {
+        let max_age = self.inner.config.metadata_max_age;
+        lock(&self.inner.metadata).topic(name, max_age, now)
     }
 
     /// Fetches the topic's metadata from the broker, bypassing the cache.

@@ -80,10 +80,10 @@ pub(crate) struct MetadataCache {
 }
 
 impl MetadataCache {
-    /// The cached topic if it is younger than `max_age`.
-    pub fn topic(&self, name: &str, max_age: Duration) -> Option<Arc<TopicInfo>> {
+    /// The cached topic if it is younger than `max_age` at `now`.
+    pub fn topic(&self, name: &str, max_age: Duration, now: Instant) -> Option<Arc<TopicInfo>> {
         let (topic, at) = self.topics.get(name)?;
-        (at.elapsed() < max_age).then(|| Arc::clone(topic))
+        (now.saturating_duration_since(*at) < max_age).then(|| Arc::clone(topic))
     }
 
     /// Forgets a topic, so the next lookup fetches it.
@@ -179,7 +179,8 @@ mod tests {
     fn update_caches_good_topics_sorted_and_maps_wildcard_hosts() {
         let mut cache = MetadataCache::default();
         cache.update(&response(), "broker.local");
-        let topic = cache.topic("orders", Duration::from_mins(1)).unwrap();
+        let now = Instant::now();
+        let topic = cache.topic("orders", Duration::from_mins(1), now).unwrap();
         assert_eq!(topic.partition_count(), 2);
         assert_eq!(topic.partitions[0].partition, PartitionId(0));
         assert_eq!(
@@ -187,11 +188,23 @@ mod tests {
             Some(node(0))
         );
         assert!(topic.partition(PartitionId(2)).is_none());
-        assert!(cache.topic("ghost", Duration::from_mins(1)).is_none());
+        assert!(cache.topic("ghost", Duration::from_mins(1), now).is_none());
         assert_eq!(cache.broker(node(0)), Some("broker.local:9170"));
-        assert!(cache.topic("orders", Duration::ZERO).is_none());
+        assert!(cache.topic("orders", Duration::ZERO, now).is_none());
+        // An entry ages by the time passed in, not by the clock.
+        let later = now + Duration::from_mins(2);
+        assert!(
+            cache
+                .topic("orders", Duration::from_mins(1), later)
+                .is_none()
+        );
+        assert!(
+            cache
+                .topic("orders", Duration::from_mins(3), later)
+                .is_some()
+        );
         cache.invalidate("orders");
-        assert!(cache.topic("orders", Duration::from_mins(1)).is_none());
+        assert!(cache.topic("orders", Duration::from_mins(1), now).is_none());
     }
 
     #[test]

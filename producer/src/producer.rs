@@ -274,7 +274,8 @@ impl Producer {
             return Err(ProducerError::Closed);
         }
         let config = &shared.config;
-        let deadline = Instant::now() + config.max_block;
+        let now = Instant::now();
+        let deadline = now + config.max_block;
         let size = record.size_estimate();
         if size > config.max_request_size {
             return Err(ProducerError::RecordTooLarge {
@@ -283,15 +284,18 @@ impl Producer {
                 setting: "max.request.size",
             });
         }
-        let info = tokio::time::timeout_at(deadline, shared.client.topic(&record.topic))
-            .await
-            .map_err(|_| {
-                ProducerError::from(ClientError::Timeout {
-                    api: runnel_protocol::ApiKey::Metadata,
-                    addr: config.client.bootstrap.clone(),
-                    timeout: config.max_block,
-                })
-            })??;
+        let info = match shared.client.cached_topic(&record.topic, now) {
+            Some(info) => info,
+            None => tokio::time::timeout_at(deadline, shared.client.topic(&record.topic))
+                .await
+                .map_err(|_| {
+                    ProducerError::from(ClientError::Timeout {
+                        api: runnel_protocol::ApiKey::Metadata,
+                        addr: config.client.bootstrap.clone(),
+                        timeout: config.max_block,
+                    })
+                })??,
+        };
         let count = info.partition_count();
         let partition = match (record.partition, &record.key) {
             (Some(p), _) => {
@@ -325,16 +329,12 @@ impl Producer {
             headers: record.headers,
         };
         let mut reserved = 0usize;
+        // The clock is read again only after waiting for memory.
+        let mut now = now;
         loop {
-            let outcome = shared.accumulator().append(
-                &topic,
-                partition,
-                &info,
-                pending,
-                size,
-                reserved,
-                Instant::now(),
-            );
+            let outcome = shared
+                .accumulator()
+                .append(&topic, partition, &info, pending, size, reserved, now);
             match outcome {
                 Ok(Append::Done {
                     future,
@@ -352,6 +352,7 @@ impl Producer {
                 Ok(Append::NeedMemory { record, needed }) => {
                     pending = record;
                     reserved = self.reserve(needed, deadline).await?;
+                    now = Instant::now();
                 }
                 Err((error, unused)) => {
                     if unused > 0 {
