@@ -56,6 +56,9 @@ pub(crate) struct Settings {
     pub linger: Duration,
     /// `batch.size`.
     pub batch_size: usize,
+    /// `batch.max.bytes`: how far a batch grows while its partition is
+    /// backed up.
+    pub batch_max_bytes: usize,
     /// `compression.type`.
     pub compression: Compression,
     /// `delivery.timeout.ms`.
@@ -187,6 +190,31 @@ pub(crate) struct Accumulator {
     producer: Option<(i64, i16)>,
 }
 
+/// Makes sure a batch holding `reserved` bytes of `buffer.memory` has
+/// enough for `estimated` bytes plus a record of `size`, taking more (a
+/// `batch_size` at a time) without waiting when it grows past its
+/// reservation. `false` when the pool has none to spare: the batch is then
+/// sent as it is.
+fn grow_reservation(
+    pool: &Semaphore,
+    reserved: &mut usize,
+    estimated: usize,
+    size: usize,
+    batch_size: usize,
+) -> bool {
+    let needed = estimated.saturating_add(size);
+    if needed <= *reserved {
+        return true;
+    }
+    let more = (needed - *reserved).max(batch_size);
+    let Ok(permit) = pool.try_acquire_many(u32::try_from(more).unwrap_or(u32::MAX)) else {
+        return false;
+    };
+    permit.forget();
+    *reserved += more;
+    true
+}
+
 fn min_instant(a: Option<Instant>, b: Instant) -> Instant {
     a.map_or(b, |a| a.min(b))
 }
@@ -271,17 +299,34 @@ impl Accumulator {
             .about(format!("topic {topic:?} partition {partition}"));
             return Err((error.into(), reserved));
         }
+        // While batches of this partition wait to be sent (every request
+        // slot is taken), the open batch keeps growing: the next request
+        // then carries all that gathered meanwhile, in one batch.
+        let backed_up = !queue.ready.is_empty();
+        let limit = if backed_up {
+            self.settings.batch_max_bytes.max(batch_size)
+        } else {
+            batch_size
+        };
         if let Some(open) = &mut queue.open {
             let builder = open.builder.as_mut();
             if let Some(builder) = builder
-                && builder.has_room_for(&record, batch_size)
+                && builder.has_room_for(&record, limit)
+                && (!backed_up
+                    || grow_reservation(
+                        &self.pool,
+                        &mut open.reserved,
+                        builder.estimated_size(),
+                        size,
+                        batch_size,
+                    ))
             {
                 let delta = builder.append(&record).map_err(|e| (e.into(), reserved))?;
                 open.record_count += 1;
                 let future =
                     DeliveryFuture::new(Arc::clone(&open.completion), delta, record.timestamp);
                 let mut notify = None;
-                if builder.estimated_size() >= batch_size {
+                if builder.estimated_size() >= limit {
                     queue.ready.extend(queue.open.take());
                     notify = queue.leader;
                 }
@@ -673,6 +718,7 @@ mod tests {
         Settings {
             linger: Duration::from_millis(5),
             batch_size: 200,
+            batch_max_bytes: 200,
             compression: Compression::None,
             delivery_timeout: Duration::from_secs(10),
             max_request_size: 1 << 20,
@@ -845,6 +891,57 @@ mod tests {
             result,
             Err(ProducerError::DeliveryTimeout { partition: 0, .. })
         ));
+    }
+
+    #[test]
+    fn a_batch_grows_past_batch_size_only_while_its_partition_is_backed_up() {
+        let pool = Arc::new(Semaphore::new(10_000));
+        let settings = Settings {
+            batch_max_bytes: 1_000,
+            ..settings()
+        };
+        let mut acc = Accumulator::new(settings, Arc::clone(&pool));
+        let now = Instant::now();
+        // Nothing waits: the first batch closes at batch.size (200).
+        let mut n = 0;
+        while acc.partitions.values().all(|q| q.ready.is_empty()) {
+            append(&mut acc, Some(1), 30, now);
+            n += 1;
+        }
+        assert!(n < 10);
+        // It waits to be sent, so the next batch grows, taking memory as it
+        // goes, until batch.max.bytes.
+        let before = pool.available_permits();
+        for _ in 0..40 {
+            append(&mut acc, Some(1), 30, now);
+        }
+        assert!(pool.available_permits() < before - 200);
+        let first = acc.drain(node(), now);
+        let second = acc.drain(node(), now);
+        assert_eq!((first.batches.len(), second.batches.len()), (1, 1));
+        assert!(first.batches[0].size() <= 200);
+        let grown = second.batches[0].size();
+        assert!(
+            grown > 200 && grown <= 1_000,
+            "grown batch of {grown} bytes"
+        );
+        // Memory comes back whole.
+        let rest = acc.drain(node(), now + Duration::from_millis(5));
+        for batch in first
+            .batches
+            .iter()
+            .chain(&second.batches)
+            .chain(&rest.batches)
+        {
+            acc.complete(
+                batch,
+                BatchAck {
+                    base_offset: Some(0),
+                    log_append_time: None,
+                },
+            );
+        }
+        assert_eq!(pool.available_permits(), 10_000);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! | `acks` | `all` | `all` (or `-1`): after the batch is durable; `1`: after append; `0`: no answer |
 //! | `linger.ms` | 5 | how long a batch waits for more records before it is sent |
 //! | `batch.size` | 16384 | bytes (uncompressed) at which a batch is sent without waiting |
+//! | `batch.max.bytes` | 1000000 | while earlier batches of its partition wait to be sent, a batch keeps growing past `batch.size` up to this; keep it at or below the topic's `max.message.bytes` (`batch.size` or less turns growth off) |
 //! | `buffer.memory` | 33554432 | bytes of batches held for sending; `send` waits when full |
 //! | `max.block.ms` | 60000 | longest `send` waits for buffer room or metadata |
 //! | `compression.type` | `none` | `none`, `gzip`, `snappy`, `lz4`, `zstd` |
@@ -43,6 +44,11 @@ pub struct ProducerConfig {
     pub linger: Duration,
     /// Batch size (uncompressed bytes) that triggers sending.
     pub batch_size: usize,
+    /// Size a batch may grow to while earlier batches of its partition wait
+    /// to be sent (the pipeline to the broker is full): requests then carry
+    /// what gathered during the wait, as one batch, so a broker that waits
+    /// for an fsync per round trip gets more data per fsync.
+    pub batch_max_bytes: usize,
     /// Total bytes of batches held; bounds memory.
     pub buffer_memory: usize,
     /// Longest `send` blocks for buffer room or metadata.
@@ -73,6 +79,7 @@ impl Default for ProducerConfig {
             acks: Acks::All,
             linger: Duration::from_millis(5),
             batch_size: 16 * 1024,
+            batch_max_bytes: 1_000_000,
             buffer_memory: 32 * 1024 * 1024,
             max_block: Duration::from_mins(1),
             compression: Compression::None,
@@ -124,6 +131,7 @@ impl ProducerConfig {
             "acks" => self.acks = parse_acks(key, value)?,
             "linger.ms" => self.linger = parse_ms(key, value)?,
             "batch.size" => self.batch_size = parse_number(key, value)?,
+            "batch.max.bytes" => self.batch_max_bytes = parse_number(key, value)?,
             "buffer.memory" => {
                 let n: usize = parse_number(key, value)?;
                 if n == 0 || u32::try_from(n).is_err() {

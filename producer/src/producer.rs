@@ -199,6 +199,7 @@ impl ProducerBuilder {
         let settings = Settings {
             linger: config.linger,
             batch_size: config.batch_size,
+            batch_max_bytes: config.batch_max_bytes,
             compression: config.compression,
             delivery_timeout: config.delivery_timeout,
             max_request_size: config.max_request_size,
