@@ -192,6 +192,9 @@ bench() {
         awk -v c0="$c0" -v c1="$(cpu_us)" -v n=$((a1 - a0)) \
             'BEGIN {print (n > 0 ? (c1 - c0) / n : 0)}' >"$results/$key.$r.cpu"
         log "$key run $r: $(jq -c '{msgs_per_sec, mb_per_sec, p99: .latency_ms.p99}' "$results/$key.$r.json")"
+        # A producing run writes gigabytes: each starts on a fresh topic so
+        # the matrix fits on the disk (consume runs read what is there).
+        [[ "$1" == consume ]] || runnel topic delete "$topic" >/dev/null
     done
 }
 # med KEY JQ: median over the runs of a JSON figure.
