@@ -194,7 +194,7 @@ bench() {
         log "$key run $r: $(jq -c '{msgs_per_sec, mb_per_sec, p99: .latency_ms.p99}' "$results/$key.$r.json")"
         # A producing run writes gigabytes: each starts on a fresh topic so
         # the matrix fits on the disk (consume runs read what is there).
-        [[ "$1" == consume ]] || runnel topic delete "$topic" >/dev/null
+        [[ "$1" == consume || -n "${keep_topic:-}" ]] || runnel topic delete "$topic" >/dev/null
     done
 }
 # med KEY JQ: median over the runs of a JSON figure.
@@ -225,21 +225,24 @@ rateall="$(med p1_acksall .msgs_per_sec | awk '{printf "%d", $1 / 2}')"
 bench e_acks1   e2e --topic e1 --partitions 1 --message-size 1024 --acks 1   --rate "$rate1"   $p
 bench e_acksall e2e --topic ea --partitions 1 --message-size 1024 --acks all --rate "$rateall" $p
 
-# (6) many partitions.
+# (6) many partitions, on a fresh broker.
 # The first run creates the topic (timed by the bench, with a request
 # timeout long enough for it) and sends one record.
+stop_broker
+rm -rf "$work/data"
+start_broker "$work/data"
 rss0="$(rss_kib)"
 t0="$(date +%s%N)"
 runnel --output json bench produce --topic big --partitions "$big_partitions" --count 1 \
-    -X request.timeout.ms=600000 >"$results/big-create.json" \
+    -X request.timeout.ms=600000 -X delivery.timeout.ms=1200000 >"$results/big-create.json" \
     2>"$results/big-create.err" || log "creating $big_partitions partitions failed: $(cat "$results/big-create.err")"
 create_ms="$(jq '.settings.topic_create_ms // empty' "$results/big-create.json" 2>/dev/null | awk '{printf "%.0f ms", $1}')"
 create_error="$(cat "$results/big-create.err")"
 [[ -n "$create_ms" ]] || create_ms="failed after $(( ($(date +%s%N) - t0) / 1000000 )) ms: ${create_error:-?}"
 rss1="$(rss_kib)"
-runs_saved="$runs"; runs=1
+runs_saved="$runs"; runs=1; keep_topic=1
 bench big produce --topic big --message-size 1024 --acks 1 --producers 4 $p
-runs="$runs_saved"
+runs="$runs_saved"; keep_topic=""
 rss2="$(rss_kib)"
 fds="$(ls "/proc/$broker_pid/fd" | wc -l)"
 fd_limit="$(awk '/Max open files/ {print $4}' "/proc/$broker_pid/limits")"
