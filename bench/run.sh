@@ -28,7 +28,10 @@
 #     (4) consume 1 KiB from page cache: 1 consumer on 8 partitions, and a
 #         4-member group on the same 8 partitions
 #     (5) e2e latency at a fixed rate of half the median of (1), acks=1
-#         and acks=all (each at half its own maximum)
+#         and acks=all (each at half its own maximum), and at fixed rates
+#         of 20k, 100k and 200k msgs/s (latency against load: on 2 cores
+#         the consumer competes with the producer and the broker, so half
+#         the producer-only maximum already saturates the machine)
 #     (6) 10,000 partitions: topic create time, broker RSS (VmRSS),
 #         produce throughput spread over them, open files and maps
 #     (7) recovery after kill -9 with 1 GiB (and 10 GiB when the disk has
@@ -224,6 +227,12 @@ rateall="$(med p1_acksall .msgs_per_sec | awk '{printf "%d", $1 / 2}')"
 (( rateall > 0 )) || rateall=1
 bench e_acks1   e2e --topic e1 --partitions 1 --message-size 1024 --acks 1   --rate "$rate1"   $p
 bench e_acksall e2e --topic ea --partitions 1 --message-size 1024 --acks all --rate "$rateall" $p
+curve_rates=(20000 100000 200000)
+(( quick )) && curve_rates=(20000)
+for rate in "${curve_rates[@]}"; do
+    bench "e_curve_1_$rate"   e2e --topic ec1 --partitions 1 --message-size 1024 --acks 1   --rate "$rate" $p
+    bench "e_curve_all_$rate" e2e --topic eca --partitions 1 --message-size 1024 --acks all --rate "$rate" $p
+done
 
 # (6) many partitions, on a fresh broker.
 # The first run creates the topic (timed by the bench, with a request
@@ -334,10 +343,14 @@ commit="$(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HE
     echo
     echo "| Workload | rate (msgs/s) | p50 | p90 | p99 | p99.9 | max | limit |"
     echo "|---|---:|---:|---:|---:|---:|---:|---|"
-    for pair in "e_acks1:acks=1:$rate1" "e_acksall:acks=all:$rateall"; do
+    pairs=("e_acks1:acks=1:$rate1" "e_acksall:acks=all:$rateall")
+    for rate in "${curve_rates[@]}"; do
+        pairs+=("e_curve_1_$rate:acks=1:$rate" "e_curve_all_$rate:acks=all:$rate")
+    done
+    for pair in "${pairs[@]}"; do
         IFS=: read -r key label rate <<<"$pair"
         limit="-"
-        [[ "$key" == e_acksall && -n "${lim[sync_append_4k_sync_p99_ns]:-}" ]] \
+        [[ "$label" == acks=all && -n "${lim[sync_append_4k_sync_p99_ns]:-}" ]] \
             && limit="fdatasync p99 $(awk -v v="${lim[sync_append_4k_sync_p99_ns]}" 'BEGIN {printf "%.2f ms", v / 1e6}')"
         echo "| 1 KiB, 1 partition, $label | $rate | $(ms "$(med "$key" .latency_ms.p50)") | $(ms "$(med "$key" .latency_ms.p90)") | $(ms "$(med "$key" .latency_ms.p99)") | $(ms "$(med "$key" .latency_ms.p999)") | $(ms "$(med "$key" .latency_ms.max)") | $limit |"
     done
