@@ -9,12 +9,14 @@
 //! latency counts from the intended time, so a stall shows in the figures
 //! (no coordinated omission).
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use runnel_producer::{DeliveryFuture, Producer, ProducerRecord};
+use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::bench::stats::TaskStats;
@@ -105,7 +107,23 @@ pub async fn produce(
     let (tx, rx) = mpsc::channel(RESOLVER_QUEUE);
     let record_bytes = u64::try_from(plan.payload.len()).unwrap_or(u64::MAX);
     let resolver = tokio::spawn(resolve(rx, record_bytes, done));
-    let sent = send(&producer, &plan, start, tx).await;
+    let sent = if plan.interval.is_some() {
+        // At a fixed rate the sends are paced by a thread of their own:
+        // tokio's timer wakes at millisecond ticks, which would release
+        // records in bursts up to ~1.5 ms after their intended time and
+        // count that against the broker.
+        let (producer, plan, runtime) = (producer.clone(), plan.clone(), Handle::current());
+        tokio::task::spawn_blocking(move || {
+            // Wake from a sleep within microseconds rather than the
+            // default 50 µs of slack (best effort).
+            let _ = rustix::thread::set_current_timer_slack(NonZeroU64::new(1_000));
+            runtime.block_on(send(&producer, &plan, start, tx, Pacing::Thread))
+        })
+        .await
+        .map_err(|join| CliError::Usage(format!("the sending thread failed: {join}")))?
+    } else {
+        send(&producer, &plan, start, tx, Pacing::Async).await
+    };
     producer.flush().await;
     let outcome = resolver.await;
     producer.close().await;
@@ -130,14 +148,29 @@ struct Pending {
     measured: bool,
 }
 
+/// How a sender waits for a record's intended send time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pacing {
+    /// With tokio's timer (millisecond ticks); only for runs without a
+    /// rate, which never wait.
+    Async,
+    /// By sleeping the (dedicated) thread: microsecond wake-ups.
+    Thread,
+}
+
 /// Sends the plan's records; returns the first measured send time.
 async fn send(
     producer: &Producer,
     plan: &Plan,
     start: Instant,
     tx: mpsc::Sender<Pending>,
+    pacing: Pacing,
 ) -> Result<Option<Instant>, CliError> {
-    let wall_start = SystemTime::now();
+    // The wall-clock time of `start` (not of this call, which may come
+    // later): stamps must not run ahead of the records' real send times.
+    let wall_start = SystemTime::now()
+        .checked_sub(start.elapsed())
+        .unwrap_or_else(SystemTime::now);
     let warmup_end = start + plan.warmup_time;
     let mut measured = 0u64;
     let mut first_measured: Option<Instant> = None;
@@ -151,8 +184,12 @@ async fn send(
                 let at = mul(interval, k)
                     .and_then(|offset| start.checked_add(offset))
                     .unwrap_or_else(Instant::now);
-                if at > Instant::now() {
-                    tokio::time::sleep_until(at.into()).await;
+                let now = Instant::now();
+                if at > now {
+                    match pacing {
+                        Pacing::Thread => std::thread::sleep(at - now),
+                        Pacing::Async => tokio::time::sleep_until(at.into()).await,
+                    }
                 }
                 at
             }
