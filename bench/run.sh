@@ -197,7 +197,12 @@ bench() {
         log "$key run $r: $(jq -c '{msgs_per_sec, mb_per_sec, p99: .latency_ms.p99}' "$results/$key.$r.json")"
         # A producing run writes gigabytes: each starts on a fresh topic so
         # the matrix fits on the disk (consume runs read what is there).
-        [[ "$1" == consume || -n "${keep_topic:-}" ]] || runnel topic delete "$topic" >/dev/null
+        # The deletion's own disk work (freeing gigabytes of blocks) is
+        # finished before the next run starts.
+        if [[ "$1" != consume && -z "${keep_topic:-}" ]]; then
+            runnel topic delete "$topic" >/dev/null
+            sync -f "$work"
+        fi
     done
 }
 # med KEY JQ: median over the runs of a JSON figure.
