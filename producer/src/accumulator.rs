@@ -304,7 +304,11 @@ impl Accumulator {
         // then carries all that gathered meanwhile, in one batch.
         let backed_up = !queue.ready.is_empty();
         let limit = if backed_up {
-            self.settings.batch_max_bytes.max(batch_size)
+            // A batch never outgrows a request either.
+            self.settings
+                .batch_max_bytes
+                .min(self.settings.max_request_size)
+                .max(batch_size)
         } else {
             batch_size
         };
@@ -924,6 +928,24 @@ mod tests {
         assert!(
             grown > 200 && grown <= 1_000,
             "grown batch of {grown} bytes"
+        );
+        // Nor past max.request.size.
+        let mut small = Accumulator::new(
+            Settings {
+                batch_max_bytes: 1_000,
+                max_request_size: 500,
+                ..self::settings()
+            },
+            Arc::new(Semaphore::new(10_000)),
+        );
+        for _ in 0..40 {
+            append(&mut small, Some(1), 30, now);
+        }
+        small.drain(node(), now);
+        let grown_small = small.drain(node(), now).batches[0].size();
+        assert!(
+            grown_small > 200 && grown_small <= 500,
+            "{grown_small} bytes"
         );
         // Memory comes back whole.
         let rest = acc.drain(node(), now + Duration::from_millis(5));
