@@ -41,8 +41,8 @@
 #   /proc/<pid>/stat over each run, divided by the records appended.
 #
 # Scaled for a 2-core machine: producer runs last 5 s after a 1 s warm-up,
-# consume runs read 1 Mi records (1 GiB); the full run takes about 10
-# minutes after the build (limits about 2 of them).
+# consume runs read 1 Mi records (1 GiB); the full run takes about 14
+# minutes after the build (limits about 3 of them, (7) with 10 GiB about 3).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
