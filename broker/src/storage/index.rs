@@ -130,7 +130,7 @@ struct Pending<E> {
 }
 
 impl<E> Pending<E> {
-    /// Entries in all: written and pending (at most `WRITE_BATCH` + 1 are
+    /// Entries in all: written and pending (at most `WRITE_BATCH` are
     /// pending).
     fn end(&self) -> u32 {
         self.written
@@ -298,18 +298,18 @@ impl<E: Entry> Index<E> {
     /// reader can see the dropped entries.
     pub(crate) fn truncate_entries(&self, keep: u32) -> io::Result<()> {
         let keep = keep.min(self.len());
-        {
+        let written = {
             let mut pending = self.pending_mut();
             self.entries.store(keep, Ordering::Release);
-            if let Some(tail) = keep.checked_sub(pending.written) {
-                pending.entries.truncate(tail as usize);
-                return Ok(());
-            }
-            pending.entries.clear();
-            pending.written = keep;
-        }
+            let tail = keep.saturating_sub(pending.written);
+            pending.entries.truncate(tail as usize);
+            pending.written = pending.written.min(keep);
+            pending.written
+        };
+        // Whatever the file holds past the written entries (a stale tail
+        // found by recovery, or dropped entries) is zeroed.
         let cap = self.file.len();
-        let keep_bytes = u64::from(keep) * u64::from(Self::entry_size());
+        let keep_bytes = u64::from(written) * u64::from(Self::entry_size());
         self.file.truncate(keep_bytes)?;
         self.file.allocate(cap.max(keep_bytes))
     }
@@ -433,6 +433,23 @@ mod tests {
         assert_eq!(idx.file().len(), 80);
         let n = OffsetIndex::valid_prefix(idx.file().as_ref(), |_| true).unwrap();
         assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn keeping_every_valid_entry_still_zeroes_a_stale_tail() {
+        // As recovery finds it: five entries on file, of which only the
+        // first three are trusted.
+        let (fs, idx) = index(80);
+        for i in 1..=5 {
+            idx.append(e(i, i * 10)).unwrap();
+        }
+        idx.write_pending().unwrap();
+        let file = fs.open(Path::new("/p/0.index"), false, 0).unwrap();
+        let recovered = OffsetIndex::new(file, 3, 80);
+        recovered.truncate_entries(3).unwrap();
+        assert_eq!(recovered.len(), 3);
+        let stale = recovered.file().read(3 * 8, 2 * 8).unwrap();
+        assert!(stale.iter().all(|&b| b == 0), "stale entries survive");
     }
 
     #[test]

@@ -673,9 +673,17 @@ impl FlushJob {
                 .map_err(|e| StorageError::io(&self.dir, e))?;
         }
         for seg in &self.sealed {
-            seg.files()?
-                .sync_sealed()
-                .map_err(|e| StorageError::io(seg.path(LOG_EXT), e))?;
+            let synced = seg.files().and_then(|files| {
+                files
+                    .sync_sealed()
+                    .map_err(|e| StorageError::io(seg.path(LOG_EXT), e))
+            });
+            match synced {
+                // Retention only deletes segments below the high watermark,
+                // which an earlier flush made durable: nothing to sync.
+                Err(_) if seg.is_deleted() => {}
+                other => other?,
+            }
         }
         if let Some(rp) = self.recovery_point {
             write_recovery_point(self.fs.as_ref(), &self.dir, rp)?;
@@ -1073,6 +1081,28 @@ mod tests {
             Err(StorageError::OffsetOutOfRange { .. })
         ));
         assert!(!log.read(start, 100).unwrap().records.is_empty());
+    }
+
+    #[test]
+    fn a_flush_holding_a_segment_that_retention_deleted_does_not_fence() {
+        let fs = SimFs::new();
+        let config = LogConfig {
+            retention_bytes: Some(0),
+            ..small_config()
+        };
+        let (mut log, _) = open(&fs, config, false);
+        let one = batch(0, &[&[1u8; 200]]);
+        log.append(&one, 0).unwrap();
+        // The first flush covers the batch while its segment is active...
+        let first = log.begin_flush().unwrap();
+        log.roll(0).unwrap();
+        // ...the second holds that segment, now sealed, to sync it.
+        let second = log.begin_flush().unwrap();
+        first.run().unwrap();
+        assert_eq!(log.enforce_retention(0).unwrap(), 1);
+        second.run().unwrap();
+        log.append(&one, 0).unwrap();
+        assert_eq!(log.flush().unwrap(), Offset(2));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -117,6 +117,8 @@ pub(crate) struct Segment {
     trusted_from: AtomicU64,
     /// Bytes below here have been CRC-checked by a read: a contiguous prefix.
     verified_to: AtomicU64,
+    /// Set when retention (or a topic deletion) removed the files.
+    deleted: AtomicBool,
 }
 
 impl Segment {
@@ -142,6 +144,7 @@ impl Segment {
             created_ms,
             trusted_from: AtomicU64::new(0),
             verified_to: AtomicU64::new(0),
+            deleted: AtomicBool::new(false),
         }
     }
 
@@ -261,6 +264,11 @@ impl Segment {
         let files = Arc::new(self.open_sealed_files()?);
         *guard = Some(Arc::clone(&files));
         Ok(files)
+    }
+
+    /// Whether the segment's files were deleted.
+    pub(crate) fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
     }
 
     /// Closes the files of a sealed segment; in-flight reads keep their maps.
@@ -639,6 +647,14 @@ impl Segment {
                 .truncate(end.position)
                 .map_err(|e| self.err(LOG_EXT, e))?;
         }
+        files
+            .offset_index
+            .write_pending()
+            .map_err(|e| StorageError::grow(self.path(INDEX_EXT), e))?;
+        files
+            .time_index
+            .write_pending()
+            .map_err(|e| StorageError::grow(self.path(TIME_INDEX_EXT), e))?;
         files.sync().map_err(|e| self.err(LOG_EXT, e))?;
         Ok(end)
     }
@@ -930,6 +946,7 @@ impl Segment {
     /// Deletes the segment's files: the log first, so a crash part-way
     /// leaves at most index files without a log, which startup removes.
     pub(crate) fn delete(&self) -> Result<()> {
+        self.deleted.store(true, Ordering::Release);
         self.release();
         for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
             let path = self.path(ext);
