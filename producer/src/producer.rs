@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use runnel_client::{Client, ClientError};
+use runnel_client::{Client, ClientError, TopicInfo};
 use runnel_protocol::api::init_producer_id::InitProducerIdRequest;
 use runnel_protocol::record::NewRecord;
 use runnel_protocol::{NodeId, PartitionId};
@@ -275,7 +275,7 @@ impl Producer {
             return Err(ProducerError::Closed);
         }
         let config = &shared.config;
-        let now = Instant::now();
+        let mut now = Instant::now();
         let deadline = now + config.max_block;
         let size = record.size_estimate();
         if size > config.max_request_size {
@@ -285,18 +285,7 @@ impl Producer {
                 setting: "max.request.size",
             });
         }
-        let info = match shared.client.cached_topic(&record.topic, now) {
-            Some(info) => info,
-            None => tokio::time::timeout_at(deadline, shared.client.topic(&record.topic))
-                .await
-                .map_err(|_| {
-                    ProducerError::from(ClientError::Timeout {
-                        api: runnel_protocol::ApiKey::Metadata,
-                        addr: config.client.bootstrap.clone(),
-                        timeout: config.max_block,
-                    })
-                })??,
-        };
+        let info = self.topic_info(&record.topic, &mut now, deadline).await?;
         let count = info.partition_count();
         let partition = match (record.partition, &record.key) {
             (Some(p), _) => {
@@ -330,8 +319,7 @@ impl Producer {
             headers: record.headers,
         };
         let mut reserved = 0usize;
-        // The clock is read again only after waiting for memory.
-        let mut now = now;
+        // The clock is read again only after a wait (metadata, memory).
         loop {
             let outcome = shared
                 .accumulator()
@@ -368,6 +356,32 @@ impl Producer {
                 }
             }
         }
+    }
+
+    /// The topic's metadata, from the cache or else fetched (by
+    /// `deadline`); after a fetch `now` is read again, so linger and the
+    /// delivery timeout count from the end of the wait.
+    async fn topic_info(
+        &self,
+        topic: &str,
+        now: &mut Instant,
+        deadline: Instant,
+    ) -> Result<Arc<TopicInfo>, ProducerError> {
+        let shared = &self.shared;
+        if let Some(info) = shared.client.cached_topic(topic, *now) {
+            return Ok(info);
+        }
+        let info = tokio::time::timeout_at(deadline, shared.client.refresh_topic(topic))
+            .await
+            .map_err(|_| {
+                ProducerError::from(ClientError::Timeout {
+                    api: runnel_protocol::ApiKey::Metadata,
+                    addr: shared.config.client.bootstrap.clone(),
+                    timeout: shared.config.max_block,
+                })
+            })??;
+        *now = Instant::now();
+        Ok(info)
     }
 
     /// Waits until `needed` bytes of buffer memory are free (or the
