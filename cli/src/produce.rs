@@ -34,6 +34,7 @@ pub const PRODUCER_KEYS: &[&str] = &[
     "acks",
     "linger.ms",
     "batch.size",
+    "batch.max.bytes",
     "buffer.memory",
     "max.block.ms",
     "compression.type",
@@ -109,7 +110,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// Builds the producer for `args`: `-X` settings first, then the flags
 /// that name a setting (`--acks`, `--compression`), which win.
 async fn producer(broker: &str, args: &ProduceArgs) -> Result<Producer, CliError> {
-    let mut builder = Producer::builder().bootstrap(broker);
     let flags = [
         args.acks.as_deref().map(|v| ("acks", v)),
         args.compression.as_deref().map(|v| ("compression.type", v)),
@@ -119,6 +119,16 @@ async fn producer(broker: &str, args: &ProduceArgs) -> Result<Producer, CliError
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .chain(flags.into_iter().flatten());
+    build_producer(broker, settings).await
+}
+
+/// A producer for `broker` with `settings` applied in order (a later one
+/// wins); a bad setting is an error naming it.
+pub(crate) async fn build_producer<'a>(
+    broker: &str,
+    settings: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Result<Producer, CliError> {
+    let mut builder = Producer::builder().bootstrap(broker);
     for (key, value) in settings {
         builder = builder.set(key, value).map_err(|e| match e {
             ProducerError::Config(source) => {

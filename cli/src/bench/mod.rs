@@ -30,7 +30,7 @@ use bytes::Bytes;
 use clap::{Args, Subcommand};
 use runnel_client::{Client, ClientConfig, ClientError, NewTopic};
 use runnel_consumer::{Consumer, Rebalance, SeekTo};
-use runnel_producer::{Producer, ProducerError};
+use runnel_producer::Producer;
 use runnel_protocol::api::list_offsets::OffsetSpec;
 use runnel_protocol::{ErrorCode, PartitionId};
 use serde_json::json;
@@ -131,8 +131,9 @@ impl Warmup {
             return Ok(Warmup::Messages(n));
         }
         humantime::parse_duration(text)
-            .map(Warmup::Time)
             .map_err(|e| format!("expected a record count or a time like 2s ({e})"))
+            .and_then(at_most_a_year)
+            .map(Warmup::Time)
     }
 
     fn messages(this: Option<Self>) -> u64 {
@@ -152,10 +153,24 @@ impl Warmup {
 
 /// Parses `30s`, `2m`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
+    let duration = match text.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(text).map_err(|e| e.to_string())?,
+    };
+    at_most_a_year(duration)
+}
+
+/// Refuses run times no benchmark needs, so that adding them to the
+/// clock cannot overflow.
+fn at_most_a_year(duration: Duration) -> Result<Duration, String> {
+    const YEAR: Duration = Duration::from_hours(365 * 24);
+    if duration > YEAR {
+        return Err(format!(
+            "{} is longer than a year",
+            humantime::format_duration(duration)
+        ));
     }
-    humantime::parse_duration(text).map_err(|e| e.to_string())
+    Ok(duration)
 }
 
 /// Runs a benchmark against `broker` and prints its summary.
@@ -228,7 +243,10 @@ async fn prepare(
         .map_err(|e| CliError::from(e).about_topic(&args.topic))?;
     let partitions = u32::try_from(info.partition_count()).unwrap_or(u32::MAX);
     if mode == "consume" && args.duration.is_none() {
-        let needed = args.count.unwrap_or(DEFAULT_COUNT) + Warmup::messages(args.warmup);
+        let needed = args
+            .count
+            .unwrap_or(DEFAULT_COUNT)
+            .saturating_add(Warmup::messages(args.warmup));
         let held = held(client, &args.topic, partitions).await?;
         if held < needed {
             fill(broker, args, needed - held).await?;
@@ -269,6 +287,9 @@ async fn fill(broker: &str, args: &BenchArgs, records: u64) -> Result<(), CliErr
     let producer = build_producer(broker, args, Some("1")).await?;
     let plan = Plan {
         count: Some(records),
+        // Exactly `records`: no warm-up, whatever the run's `--warmup`.
+        warmup_messages: 0,
+        warmup_time: Duration::ZERO,
         ..plan(args, None, false)
     };
     load::produce(producer, plan, Instant::now(), Arc::new(AtomicU64::new(0))).await?;
@@ -305,7 +326,6 @@ async fn build_producer(
     args: &BenchArgs,
     acks: Option<&str>,
 ) -> Result<Producer, CliError> {
-    let mut builder = Producer::builder().bootstrap(broker);
     let batch = args.batch_size.map(|v| v.to_string());
     let linger = args.linger_ms.map(|v| v.to_string());
     let flags = [
@@ -320,18 +340,7 @@ async fn build_producer(
         .filter(|(k, _)| crate::produce::PRODUCER_KEYS.contains(&k.as_str()))
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .chain(flags.into_iter().flatten());
-    for (key, value) in settings {
-        builder = builder.set(key, value).map_err(|e| match e {
-            ProducerError::Config(source) => {
-                CliError::setting(key, value, source, SettingsKind::Producer)
-            }
-            other => other.into(),
-        })?;
-    }
-    builder.build().await.map_err(|e| match e {
-        ProducerError::Config(source) => CliError::Usage(format!("producer settings: {source}")),
-        other => other.into(),
-    })
+    crate::produce::build_producer(broker, settings).await
 }
 
 /// A consumer for the run: `-X` settings it knows, then `extra`.
@@ -421,6 +430,39 @@ async fn join_all(mut tasks: JoinSet<Result<TaskStats, CliError>>) -> Result<Tas
     failure.map_or(Ok(total), Err)
 }
 
+/// Waits until the readers own all `partitions`, failing with a reader's
+/// own error if one stops first, or after [`ASSIGN_TIMEOUT`].
+async fn await_assignment(
+    readers: &mut JoinSet<Result<TaskStats, CliError>>,
+    assigned: &AtomicU64,
+    partitions: u32,
+) -> Result<(), CliError> {
+    let waited = Instant::now();
+    while assigned.load(Ordering::Acquire) < u64::from(partitions) {
+        if let Some(finished) = readers.try_join_next() {
+            // A reader only ends before anything is sent when it failed:
+            // report why rather than waiting out the timeout.
+            readers.abort_all();
+            return Err(match finished {
+                Ok(Err(e)) => e,
+                Ok(Ok(_)) => {
+                    CliError::Usage("a consumer stopped before any record was sent".into())
+                }
+                Err(e) => CliError::Usage(format!("a benchmark task failed: {e}")),
+            });
+        }
+        if waited.elapsed() > ASSIGN_TIMEOUT {
+            readers.abort_all();
+            return Err(CliError::Usage(format!(
+                "the group's members were not given all {partitions} partitions within {} s",
+                ASSIGN_TIMEOUT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 /// How long the progress line expects the run to take.
 fn progress_until(args: &BenchArgs, start: Instant) -> Option<Instant> {
     args.duration.map(|d| start + d + Warmup::time(args.warmup))
@@ -428,9 +470,11 @@ fn progress_until(args: &BenchArgs, start: Instant) -> Option<Instant> {
 
 /// Records the progress line counts to.
 fn progress_total(args: &BenchArgs) -> Option<u64> {
-    args.duration
-        .is_none()
-        .then(|| args.count.unwrap_or(DEFAULT_COUNT) + Warmup::messages(args.warmup))
+    args.duration.is_none().then(|| {
+        args.count
+            .unwrap_or(DEFAULT_COUNT)
+            .saturating_add(Warmup::messages(args.warmup))
+    })
 }
 
 async fn produce(broker: &str, args: &BenchArgs, partitions: u32) -> Result<Summary, CliError> {
@@ -454,7 +498,10 @@ async fn consume(broker: &str, args: &BenchArgs, partitions: u32) -> Result<Summ
     client.close();
     let target = match args.duration {
         Some(_) => available?,
-        None => args.count.unwrap_or(DEFAULT_COUNT) + Warmup::messages(args.warmup),
+        None => args
+            .count
+            .unwrap_or(DEFAULT_COUNT)
+            .saturating_add(Warmup::messages(args.warmup)),
     };
     let mut consumers = Vec::new();
     let mut shares = Vec::new();
@@ -606,17 +653,7 @@ async fn e2e(broker: &str, args: &BenchArgs, partitions: u32) -> Result<Summary,
     }
     // Group members join while polling: produce once all partitions have
     // an owner, so no record is sent before its reader has a position.
-    let waited = Instant::now();
-    while assigned.load(Ordering::Acquire) < u64::from(partitions) {
-        if waited.elapsed() > ASSIGN_TIMEOUT {
-            readers.abort_all();
-            return Err(CliError::Usage(format!(
-                "the group's members were not given all {partitions} partitions within {} s",
-                ASSIGN_TIMEOUT.as_secs()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    await_assignment(&mut readers, &assigned, partitions).await?;
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     if let Some(count) = args
@@ -645,4 +682,20 @@ async fn e2e(broker: &str, args: &BenchArgs, partitions: u32) -> Result<Summary,
         stats,
         settings: settings_json(args, partitions),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_times_beyond_a_year_are_refused_not_overflowed() {
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_mins(2)));
+        assert!(parse_duration("18446744073709551615").is_err());
+        assert!(parse_duration("400days").is_err());
+        assert!(matches!(Warmup::parse("1s"), Ok(Warmup::Time(_))));
+        assert!(matches!(Warmup::parse("7"), Ok(Warmup::Messages(7))));
+        assert!(Warmup::parse("400days").is_err());
+    }
 }
