@@ -22,8 +22,16 @@
 //! back); with a gap, or an `OUT_OF_ORDER_SEQUENCE_NUMBER` not explained by
 //! an earlier retry, the partition is fenced: its batches fail and further
 //! records to it are refused.
+//!
+//! Growth and splitting: while a partition's batches wait for a request
+//! slot, its open batch grows past `batch.size` (up to `batch.max.bytes`).
+//! The topic's `max.message.bytes` is not known here; if the broker refuses
+//! a grown batch as too large, it is split into pieces of at most
+//! `batch.size` that take its place in the queue (and its sequence numbers,
+//! in order), its records' futures follow the pieces, and batches of that
+//! topic stop growing (Kafka's producer splits the same way, KIP-126).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,12 +39,12 @@ use bytes::Bytes;
 use runnel_client::TopicInfo;
 use runnel_protocol::NodeId;
 use runnel_protocol::record::{
-    BATCH_HEADER_LEN, BatchBuilder, BatchOptions, Compression, NewRecord,
+    BATCH_HEADER_LEN, BatchBuilder, BatchOptions, Compression, NewRecord, RecordBatch,
 };
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::delivery::{BatchAck, BatchCompletion, DeliveryFuture};
+use crate::delivery::{BatchAck, BatchCompletion, DeliveryFuture, Piece};
 use crate::error::ProducerError;
 use crate::partitioner::StickyPartitions;
 
@@ -71,11 +79,21 @@ pub(crate) struct Settings {
     pub retry_backoff: Duration,
 }
 
+/// A batch's place in creation order across the producer; orders retries.
+/// The pieces of a split batch keep its `number` and take its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct BatchId {
+    /// Creation order.
+    pub number: u64,
+    /// 0, or the piece's place (from 1) in the batch it was split from.
+    pub piece: u32,
+}
+
 /// One batch of one partition.
 #[derive(Debug)]
 pub(crate) struct Batch {
-    /// Creation order across the producer; orders retries.
-    pub id: u64,
+    /// Orders retries.
+    pub id: BatchId,
     /// Where it goes.
     pub tp: TopicPartition,
     /// The records, until the batch is built for its first send.
@@ -131,9 +149,31 @@ struct PartitionQueue {
     next_sequence: i32,
     /// Set once the partition is fenced; every later record fails with it.
     fenced: Option<ProducerError>,
+    /// Batches queued again after a failed send (retries, split pieces)
+    /// whose outcome is not known yet; explains an out-of-order answer to a
+    /// later batch.
+    resent: BTreeSet<BatchId>,
+    /// Whether the open batch may grow past `batch.size` while backed up;
+    /// off once the broker refused a grown batch of the topic.
+    no_growth: bool,
     /// Whether a keyless record created a batch here while it was the
     /// topic's sticky partition.
     sticky_used: bool,
+}
+
+/// The queue of `tp`, created if new (not growing if its topic's batches
+/// no longer do).
+fn queue_of<'a>(
+    partitions: &'a mut HashMap<TopicPartition, PartitionQueue>,
+    no_growth: &HashSet<Arc<str>>,
+    tp: &TopicPartition,
+) -> &'a mut PartitionQueue {
+    partitions
+        .entry(tp.clone())
+        .or_insert_with(|| PartitionQueue {
+            no_growth: no_growth.contains(&tp.topic),
+            ..PartitionQueue::default()
+        })
 }
 
 /// What [`Accumulator::append`] did.
@@ -179,7 +219,7 @@ pub(crate) struct Accumulator {
     /// Keyless records' partitions.
     sticky: StickyPartitions,
     /// Every batch without an outcome yet, by id; flush waits on these.
-    incomplete: BTreeMap<u64, Arc<BatchCompletion>>,
+    incomplete: BTreeMap<BatchId, Arc<BatchCompletion>>,
     /// The next batch id.
     next_id: u64,
     /// Flushes under way; while above 0, batches are ready at once.
@@ -188,6 +228,8 @@ pub(crate) struct Accumulator {
     closing: bool,
     /// Producer id and epoch when idempotent.
     producer: Option<(i64, i16)>,
+    /// Topics whose batches no longer grow: the broker refused a grown one.
+    no_growth: HashSet<Arc<str>>,
 }
 
 /// Makes sure a batch holding `reserved` bytes of `buffer.memory` has
@@ -231,6 +273,7 @@ impl Accumulator {
             flushing: 0,
             closing: false,
             producer: None,
+            no_growth: HashSet::new(),
         }
     }
 
@@ -285,7 +328,7 @@ impl Accumulator {
             .partition(runnel_protocol::PartitionId(partition))
             .and_then(|p| p.leader);
         let batch_size = self.settings.batch_size;
-        let queue = self.partitions.entry(tp.clone()).or_default();
+        let queue = queue_of(&mut self.partitions, &self.no_growth, &tp);
         queue.leader = leader.or(queue.leader);
         if let Some(error) = &queue.fenced {
             return Err((error.clone(), reserved));
@@ -302,7 +345,7 @@ impl Accumulator {
         // While batches of this partition wait to be sent (every request
         // slot is taken), the open batch keeps growing: the next request
         // then carries all that gathered meanwhile, in one batch.
-        let backed_up = !queue.ready.is_empty();
+        let backed_up = !queue.ready.is_empty() && !queue.no_growth;
         let limit = if backed_up {
             // A batch never outgrows a request either.
             self.settings
@@ -391,7 +434,10 @@ impl Accumulator {
         };
         let mut builder = BatchBuilder::with_capacity(options, reserved)?;
         let delta = builder.append(record)?;
-        let id = self.next_id;
+        let id = BatchId {
+            number: self.next_id,
+            piece: 0,
+        };
         self.next_id += 1;
         let completion = BatchCompletion::new(Arc::clone(&tp.topic), tp.partition);
         self.incomplete.insert(id, Arc::clone(&completion));
@@ -521,6 +567,9 @@ impl Accumulator {
     fn finish(&mut self, batch: &Batch, result: Result<BatchAck, ProducerError>) {
         batch.completion.complete(result);
         self.incomplete.remove(&batch.id);
+        if let Some(queue) = self.partitions.get_mut(&batch.tp) {
+            queue.resent.remove(&batch.id);
+        }
         if batch.reserved > 0 {
             self.pool.add_permits(batch.reserved);
         }
@@ -555,6 +604,7 @@ impl Accumulator {
             batch.attempts += 1;
             batch.retry_at = Some(retry_at);
             batch.last_error = Some(error);
+            queue.resent.insert(batch.id);
             let at = queue.ready.partition_point(|b| b.id < batch.id);
             queue.ready.insert(at, batch);
             return;
@@ -589,14 +639,159 @@ impl Accumulator {
         self.finish(batch, Err(error));
     }
 
+    /// Whether a batch refused as too large is split and resent rather than
+    /// failed: it grew past `batch.size` and holds more than one record.
+    pub fn can_split(&self, batch: &Batch) -> bool {
+        batch.record_count > 1 && batch.id.piece == 0 && batch.size() > self.settings.batch_size
+    }
+
+    /// The broker refused a grown batch as too large: resends its records
+    /// as pieces of at most `batch.size` in its place (with its sequence
+    /// numbers, in order) and stops the topic's batches from growing.
+    /// Rejects the batch if its records cannot be read back.
+    pub fn split(&mut self, batch: &Batch, error: ProducerError) {
+        let pieces = match self.pieces(batch) {
+            Ok(pieces) => pieces,
+            Err(e) => {
+                tracing::warn!(topic = %batch.tp.topic, partition = batch.tp.partition, error = %e,
+                    "a batch refused as too large could not be split");
+                self.reject(batch, error);
+                return;
+            }
+        };
+        let topic = Arc::clone(&batch.tp.topic);
+        tracing::warn!(%topic, partition = batch.tp.partition, bytes = batch.size(),
+            pieces = pieces.len(), %error,
+            "broker refused a grown batch; resending it split, and batches of the topic no longer grow");
+        self.no_growth.insert(Arc::clone(&topic));
+        for (tp, queue) in &mut self.partitions {
+            if tp.topic == topic {
+                queue.no_growth = true;
+            }
+        }
+        self.incomplete.remove(&batch.id);
+        let mut first = None;
+        let mut rest = Vec::new();
+        let mut left = batch.reserved;
+        let mut queued = Vec::with_capacity(pieces.len());
+        let count = pieces.len();
+        for (index, (builder, first_delta, record_count)) in pieces.into_iter().enumerate() {
+            let id = BatchId {
+                number: batch.id.number,
+                piece: u32::try_from(index + 1).unwrap_or(u32::MAX),
+            };
+            // The batch's memory passes to its pieces; the last takes what
+            // the others do not need.
+            let reserved = if index + 1 == count {
+                left
+            } else {
+                builder.estimated_size().min(left)
+            };
+            left -= reserved;
+            let completion = BatchCompletion::new(Arc::clone(&topic), batch.tp.partition);
+            self.incomplete.insert(id, Arc::clone(&completion));
+            if first.is_none() {
+                first = Some(Arc::clone(&completion));
+            } else {
+                rest.push(Piece {
+                    first_delta,
+                    completion: Arc::clone(&completion),
+                });
+            }
+            queued.push(Batch {
+                id,
+                tp: batch.tp.clone(),
+                builder: Some(builder),
+                built: None,
+                record_count,
+                created: batch.created,
+                deadline: batch.deadline,
+                completion,
+                reserved,
+                attempts: batch.attempts + 1,
+                retry_at: None,
+                base_sequence: batch
+                    .base_sequence
+                    .map(|base| wrapping_sequence(base, first_delta)),
+                last_error: Some(error.clone()),
+            });
+        }
+        if let Some(first) = first {
+            batch.completion.split(first, rest);
+        }
+        let queue = self.partitions.entry(batch.tp.clone()).or_default();
+        queue.in_flight = queue.in_flight.saturating_sub(1);
+        queue.resent.remove(&batch.id);
+        let at = queue.ready.partition_point(|b| b.id < batch.id);
+        for (i, piece) in queued.into_iter().enumerate() {
+            queue.resent.insert(piece.id);
+            queue.ready.insert(at + i, piece);
+        }
+    }
+
+    /// The records of `batch` rebuilt as batches of at most `batch.size`,
+    /// each with the offset delta of its first record in `batch` and its
+    /// record count; with idempotence, numbered on from `batch`'s base
+    /// sequence.
+    fn pieces(&self, batch: &Batch) -> Result<Vec<(BatchBuilder, i32, i32)>, String> {
+        let Some(bytes) = batch.built.clone() else {
+            return Err("the batch was never built".to_owned());
+        };
+        let parent = RecordBatch::new(bytes).map_err(|e| e.to_string())?;
+        let header = *parent.header();
+        let options = BatchOptions {
+            compression: self.settings.compression,
+            ..BatchOptions::default()
+        };
+        let mut pieces: Vec<(BatchBuilder, i32, i32)> = Vec::new();
+        let records = parent.records().map_err(|e| e.to_string())?;
+        for (delta, record) in (0i32..).zip(records) {
+            let record = record.map_err(|e| e.to_string())?;
+            let record = NewRecord {
+                timestamp: record.timestamp,
+                key: record.key,
+                value: record.value,
+                headers: record
+                    .headers
+                    .iter()
+                    .map(|h| (h.key.to_owned(), h.value))
+                    .collect(),
+            };
+            let fits = pieces
+                .last()
+                .is_some_and(|(b, _, _)| b.has_room_for(&record, self.settings.batch_size));
+            if !fits {
+                let mut builder = BatchBuilder::with_capacity(options, self.settings.batch_size)
+                    .map_err(|e| e.to_string())?;
+                if header.producer_id >= 0 {
+                    builder.set_producer_state(
+                        header.producer_id,
+                        header.producer_epoch,
+                        wrapping_sequence(header.base_sequence, delta),
+                    );
+                }
+                pieces.push((builder, delta, 0));
+            }
+            if let Some((builder, _, count)) = pieces.last_mut() {
+                builder.append(&record).map_err(|e| e.to_string())?;
+                *count += 1;
+            }
+        }
+        if pieces.len() < 2 {
+            return Err(format!("its records fill {} batch", pieces.len()));
+        }
+        Ok(pieces)
+    }
+
     /// `OUT_OF_ORDER_SEQUENCE_NUMBER`: expected while an earlier batch of
-    /// the partition waits to be resent (retry it after that one);
-    /// otherwise the partition's sequence is broken and it is fenced.
+    /// the partition is being resent (retry it after that one); otherwise
+    /// the partition's sequence is broken and it is fenced.
     pub fn out_of_order(&mut self, batch: Batch, error: ProducerError, now: Instant) {
         let earlier_pending = self
             .partitions
             .get(&batch.tp)
-            .is_some_and(|q| q.ready.iter().any(|b| b.id < batch.id && b.attempts > 0));
+            .and_then(|q| q.resent.first())
+            .is_some_and(|first| *first < batch.id);
         if earlier_pending {
             self.retry(batch, error, now);
             return;
@@ -815,13 +1010,7 @@ mod tests {
         by_partition.sort_unstable();
         assert_eq!(by_partition, [(0, 0, 3), (2, 0, 1)]);
         for batch in &first.batches {
-            acc.complete(
-                batch,
-                BatchAck {
-                    base_offset: Some(0),
-                    log_append_time: None,
-                },
-            );
+            acc.complete(batch, ack(0));
         }
         for _ in 0..2 {
             append(&mut acc, Some(0), 10, later);
@@ -876,7 +1065,7 @@ mod tests {
         assert!(acc.drain(node(), t2).batches.is_empty());
         let t3 = t2 + Duration::from_millis(10);
         let first = acc.drain(node(), t3).batches.remove(0);
-        assert_eq!(first.id, 0);
+        assert_eq!(first.id.number, 0);
         assert_eq!(first.attempts, 1);
     }
 
@@ -955,13 +1144,7 @@ mod tests {
             .chain(&second.batches)
             .chain(&rest.batches)
         {
-            acc.complete(
-                batch,
-                BatchAck {
-                    base_offset: Some(0),
-                    log_append_time: None,
-                },
-            );
+            acc.complete(batch, ack(0));
         }
         assert_eq!(pool.available_permits(), 10_000);
     }
@@ -981,13 +1164,7 @@ mod tests {
         assert_eq!(needed, 200);
         let drained = acc.drain(node(), now + Duration::from_millis(5));
         for batch in &drained.batches {
-            acc.complete(
-                batch,
-                BatchAck {
-                    base_offset: Some(0),
-                    log_append_time: None,
-                },
-            );
+            acc.complete(batch, ack(0));
         }
         assert_eq!(pool.available_permits(), 450);
     }
@@ -1060,5 +1237,145 @@ mod tests {
         // partition moves to another one.
         let changes = partitions.windows(2).filter(|w| w[0] != w[1]).count();
         assert_eq!(changes, 5, "{partitions:?}");
+    }
+
+    /// Builds a drained batch as the sender does before sending it.
+    fn built(mut batch: Batch) -> Batch {
+        let builder = batch.builder.take().unwrap();
+        batch.built = Some(builder.build().unwrap());
+        batch
+    }
+
+    /// An idempotent accumulator (`batch.max.bytes` 1000) after 30 records
+    /// to partition 1: the first batch and the one that grew behind it,
+    /// both sent, and the records' futures.
+    fn sent_grown_batch(now: Instant) -> (Accumulator, Batch, Batch, Vec<DeliveryFuture>) {
+        let settings = Settings {
+            batch_max_bytes: 1_000,
+            ..settings()
+        };
+        let mut acc = Accumulator::new(settings, Arc::new(Semaphore::new(10_000)));
+        acc.set_producer(Some((7, 0)));
+        let topic: Arc<str> = Arc::from("t");
+        let mut futures = Vec::new();
+        for i in 0..30 {
+            let mut record = record(30);
+            record.timestamp = 1_000 + i;
+            let Ok(Append::Done { future, .. }) =
+                acc.append(&topic, Some(1), &info(3), record, 70, 0, now)
+            else {
+                panic!("not appended");
+            };
+            futures.push(future);
+        }
+        let first = built(acc.drain(node(), now).batches.remove(0));
+        let grown = built(
+            acc.drain(node(), now + Duration::from_millis(5))
+                .batches
+                .remove(0),
+        );
+        (acc, first, grown, futures)
+    }
+
+    fn broker_error(code: ErrorCode) -> ProducerError {
+        runnel_client::BrokerError::new(code, None).into()
+    }
+
+    fn ack(base_offset: i64) -> BatchAck {
+        BatchAck {
+            base_offset: Some(base_offset),
+            log_append_time: None,
+        }
+    }
+
+    #[test]
+    fn a_grown_batch_refused_as_too_large_is_resent_split_in_its_place() {
+        use futures_util::FutureExt;
+        let now = Instant::now();
+        let (mut acc, first, grown, futures) = sent_grown_batch(now);
+        let first_count = usize::try_from(first.record_count).unwrap();
+        let grown_count = usize::try_from(grown.record_count).unwrap();
+        assert!(first_count + grown_count < 30);
+        assert!(acc.can_split(&grown), "{} bytes", grown.size());
+        assert!(!acc.can_split(&first));
+        // The rest was sent after the grown batch and numbered after it.
+        let later = acc
+            .drain(node(), now + Duration::from_millis(10))
+            .batches
+            .remove(0);
+        acc.complete(&first, ack(0));
+        acc.split(&grown, broker_error(ErrorCode::MessageTooLarge));
+        // The later batch's out-of-order answer waits for the pieces.
+        acc.out_of_order(
+            later,
+            broker_error(ErrorCode::OutOfOrderSequenceNumber),
+            now,
+        );
+        // Flush waits for every piece.
+        let mut wait = grown.completion.wait();
+        let mut pieces = Vec::new();
+        loop {
+            let mut drained = acc.drain(node(), now + Duration::from_millis(10));
+            let Some(piece) = drained.batches.pop() else {
+                break;
+            };
+            if piece.id.number != grown.id.number {
+                break;
+            }
+            pieces.push(built(piece));
+        }
+        assert!(pieces.len() >= 2, "{} pieces", pieces.len());
+        let mut sequence = grown.base_sequence.unwrap();
+        let mut records = 0;
+        for piece in &pieces {
+            assert!(piece.size() <= 200, "piece of {} bytes", piece.size());
+            assert_eq!(piece.base_sequence, Some(sequence));
+            let header =
+                runnel_protocol::record::validate_batch(piece.built.as_ref().unwrap()).unwrap();
+            assert_eq!((header.producer_id, header.base_sequence), (7, sequence));
+            sequence = wrapping_sequence(sequence, piece.record_count);
+            records += usize::try_from(piece.record_count).unwrap();
+        }
+        assert_eq!(records, grown_count);
+        assert!(!acc.partitions.values().any(|q| q.fenced.is_some()));
+        // Pieces land at offsets far apart; each record follows its piece.
+        let mut offset = 1_000;
+        let mut expected = Vec::new();
+        for piece in &pieces[..pieces.len() - 1] {
+            acc.complete(piece, ack(offset));
+            expected.extend((0..i64::from(piece.record_count)).map(|d| offset + d));
+            offset += 1_000;
+        }
+        assert!((&mut wait).now_or_never().is_none());
+        let last = pieces.pop().unwrap();
+        acc.complete(&last, ack(offset));
+        expected.extend((0..i64::from(last.record_count)).map(|d| offset + d));
+        assert!(wait.now_or_never().is_some());
+        let offsets: Vec<i64> = futures
+            .into_iter()
+            .skip(first_count)
+            .take(grown_count)
+            .map(|f| f.now_or_never().unwrap().unwrap().offset.unwrap())
+            .collect();
+        assert_eq!(offsets, expected);
+    }
+
+    #[test]
+    fn after_a_split_the_topics_batches_stop_growing() {
+        let now = Instant::now();
+        let (mut acc, _, grown, _) = sent_grown_batch(now);
+        acc.split(&grown, broker_error(ErrorCode::MessageTooLarge));
+        // Partition 2 is new, and backed up behind its first batch.
+        for _ in 0..40 {
+            append(&mut acc, Some(2), 30, now);
+        }
+        let mut sizes = Vec::new();
+        while let Some(batch) = acc.drain(node(), now).batches.pop() {
+            sizes.push(batch.size());
+        }
+        assert!(
+            sizes.len() > 5 && sizes.iter().all(|&size| size <= 200),
+            "{sizes:?}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! | `acks` | `all` | `all` (or `-1`): after the batch is durable; `1`: after append; `0`: no answer |
 //! | `linger.ms` | 5 | how long a batch waits for more records before it is sent |
 //! | `batch.size` | 16384 | bytes (uncompressed) at which a batch is sent without waiting |
-//! | `batch.max.bytes` | 1000000 | while earlier batches of its partition wait to be sent, a batch keeps growing past `batch.size` up to this (and never past `max.request.size`); keep it at or below the topic's `max.message.bytes` (`batch.size` or less turns growth off) |
+//! | `batch.max.bytes` | 1000000 | while earlier batches of its partition wait to be sent, a batch keeps growing past `batch.size` up to this (and never past `max.request.size`); a grown batch the topic refuses as larger than its `max.message.bytes` is resent split into `batch.size` pieces, and that topic's batches stop growing (`batch.size` or less turns growth off) |
 //! | `buffer.memory` | 33554432 | bytes of batches held for sending; `send` waits when full |
 //! | `max.block.ms` | 60000 | longest `send` waits for buffer room or metadata |
 //! | `compression.type` | `none` | `none`, `gzip`, `snappy`, `lz4`, `zstd` |

@@ -5,6 +5,10 @@
 //! [`BatchCompletion`] plus its offset delta and timestamp, so accepting a
 //! record allocates nothing for its future. When the batch is acknowledged
 //! (or fails) the completion stores the outcome once and wakes every waiter.
+//!
+//! A batch the broker refused as too large may be split and resent as
+//! several smaller ones; its completion then points at theirs, and each
+//! future follows the piece holding its record.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +27,30 @@ pub(crate) struct BatchAck {
     pub log_append_time: Option<i64>,
 }
 
+/// What became of a batch.
+#[derive(Debug)]
+enum Outcome {
+    /// Acknowledged, or failed.
+    Done(Result<BatchAck, ProducerError>),
+    /// Resent as these pieces, in record order: `first` from the batch's
+    /// first record, then each of `rest` from its `first_delta`.
+    Split {
+        /// The piece holding the first record.
+        first: Arc<BatchCompletion>,
+        /// The later pieces.
+        rest: Box<[Piece]>,
+    },
+}
+
+/// One of the batches a batch was split into.
+#[derive(Debug)]
+pub(crate) struct Piece {
+    /// Offset delta, in the original batch, of the piece's first record.
+    pub first_delta: i32,
+    /// The piece's outcome.
+    pub completion: Arc<BatchCompletion>,
+}
+
 /// The outcome of one batch, shared by the futures of its records.
 #[derive(Debug)]
 pub(crate) struct BatchCompletion {
@@ -30,8 +58,8 @@ pub(crate) struct BatchCompletion {
     topic: Arc<str>,
     /// The batch's partition.
     partition: u32,
-    /// Set once, when the batch is acknowledged or fails.
-    result: OnceLock<Result<BatchAck, ProducerError>>,
+    /// Set once, when the batch is acknowledged, fails or is split.
+    result: OnceLock<Outcome>,
     /// Wakers of futures waiting for `result`; each future remembers its
     /// slot, so re-polling replaces rather than grows.
     wakers: Mutex<Vec<Waker>>,
@@ -53,7 +81,21 @@ impl BatchCompletion {
 
     /// Records the outcome (the first one wins) and wakes every waiter.
     pub fn complete(&self, result: Result<BatchAck, ProducerError>) {
-        if self.result.set(result).is_ok() {
+        self.settle(Outcome::Done(result));
+    }
+
+    /// Hands the batch's records on to pieces: `first` from the first
+    /// record, then `rest` (ordered by `first_delta`); wakes every waiter to
+    /// follow them.
+    pub fn split(&self, first: Arc<BatchCompletion>, rest: Vec<Piece>) {
+        self.settle(Outcome::Split {
+            first,
+            rest: rest.into_boxed_slice(),
+        });
+    }
+
+    fn settle(&self, outcome: Outcome) {
+        if self.result.set(outcome).is_ok() {
             let wakers = std::mem::take(&mut *self.wakers());
             for waker in wakers {
                 waker.wake();
@@ -62,11 +104,7 @@ impl BatchCompletion {
     }
 
     /// The outcome, or registers the waker in `slot` and returns `Pending`.
-    fn poll_result(
-        &self,
-        cx: &Context<'_>,
-        slot: &mut Option<usize>,
-    ) -> Poll<&Result<BatchAck, ProducerError>> {
+    fn poll_result(&self, cx: &Context<'_>, slot: &mut Option<usize>) -> Poll<&Outcome> {
         if let Some(result) = self.result.get() {
             return Poll::Ready(result);
         }
@@ -95,17 +133,20 @@ impl BatchCompletion {
         CompletionWait {
             completion: Arc::clone(self),
             slot: None,
+            pieces: Vec::new(),
         }
     }
 }
 
-/// Resolves when a batch has its outcome.
+/// Resolves when a batch has its outcome (every piece, if it was split).
 #[derive(Debug)]
 pub(crate) struct CompletionWait {
-    /// The batch.
+    /// The batch (or piece) waited for now.
     completion: Arc<BatchCompletion>,
     /// This waiter's waker slot.
     slot: Option<usize>,
+    /// Pieces still to wait for after `completion`.
+    pieces: Vec<Arc<BatchCompletion>>,
 }
 
 impl Future for CompletionWait {
@@ -113,7 +154,21 @@ impl Future for CompletionWait {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        this.completion.poll_result(cx, &mut this.slot).map(drop)
+        loop {
+            if let Outcome::Split { first, rest } =
+                std::task::ready!(this.completion.poll_result(cx, &mut this.slot))
+            {
+                let first = Arc::clone(first);
+                let rest: Vec<_> = rest.iter().map(|p| Arc::clone(&p.completion)).collect();
+                this.pieces.push(first);
+                this.pieces.extend(rest);
+            }
+            let Some(next) = this.pieces.pop() else {
+                return Poll::Ready(());
+            };
+            this.completion = next;
+            this.slot = None;
+        }
     }
 }
 
@@ -147,21 +202,35 @@ impl Future for DeliveryFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let (offset_delta, timestamp) = (this.offset_delta, this.timestamp);
-        let completion = &this.completion;
-        completion
-            .poll_result(cx, &mut this.slot)
-            .map(|result| match result {
-                Ok(ack) => Ok(RecordMetadata {
-                    topic: Arc::clone(&completion.topic),
-                    partition: completion.partition,
-                    offset: ack
-                        .base_offset
-                        .map(|base| base.saturating_add(i64::from(offset_delta))),
-                    timestamp: ack.log_append_time.unwrap_or(timestamp),
-                }),
-                Err(error) => Err(error.clone()),
-            })
+        loop {
+            let (offset_delta, timestamp) = (this.offset_delta, this.timestamp);
+            let completion = &this.completion;
+            let (first, rest) = match std::task::ready!(completion.poll_result(cx, &mut this.slot))
+            {
+                Outcome::Done(Ok(ack)) => {
+                    return Poll::Ready(Ok(RecordMetadata {
+                        topic: Arc::clone(&completion.topic),
+                        partition: completion.partition,
+                        offset: ack
+                            .base_offset
+                            .map(|base| base.saturating_add(i64::from(offset_delta))),
+                        timestamp: ack.log_append_time.unwrap_or(timestamp),
+                    }));
+                }
+                Outcome::Done(Err(error)) => return Poll::Ready(Err(error.clone())),
+                Outcome::Split { first, rest } => (first, rest),
+            };
+            // The last piece starting at or before this record holds it.
+            let (next, first_delta) = rest
+                .iter()
+                .rev()
+                .find(|p| p.first_delta <= offset_delta)
+                .map_or((first, 0), |p| (&p.completion, p.first_delta));
+            let next = Arc::clone(next);
+            this.offset_delta = offset_delta - first_delta;
+            this.completion = next;
+            this.slot = None;
+        }
     }
 }
 

@@ -237,6 +237,8 @@ async fn settle(
                 }
                 if code == ErrorCode::OutOfOrderSequenceNumber {
                     acc.out_of_order(batch, error, now);
+                } else if code == ErrorCode::MessageTooLarge && acc.can_split(&batch) {
+                    acc.split(&batch, error);
                 } else if code.is_retriable() {
                     acc.retry(batch, error, now);
                 } else {

@@ -97,3 +97,49 @@ async fn keyed_records_land_on_the_kafka_partition() {
         .unwrap_err();
     assert!(err.to_string().contains("TOPIC_ALREADY_EXISTS"), "{err}");
 }
+
+/// While a partition is backed up its batch grows past `batch.size`; a
+/// topic whose `max.message.bytes` is smaller refuses the grown batch, and
+/// the producer resends it split instead of failing its records.
+#[tokio::test(flavor = "current_thread")]
+async fn a_grown_batch_over_the_topic_limit_is_split_not_lost() {
+    let broker = BrokerProcess::start();
+    let addr = broker.bootstrap();
+    let client = Client::connect(ClientConfig::new(&addr)).await.unwrap();
+    client
+        .create_topic(NewTopic::new("small", Some(1)).config("max.message.bytes", "20000"))
+        .await
+        .unwrap();
+    let producer = Producer::builder()
+        .bootstrap(&addr)
+        .set_all([("batch.size", "16384"), ("batch.max.bytes", "1000000")])
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    // On this single-threaded runtime the sender runs only when the test
+    // waits, so the records pile up behind the first full batch.
+    let mut futures = Vec::new();
+    for i in 0..3_000 {
+        let record = ProducerRecord::new("small", format!("{i:0>100}"));
+        futures.push(producer.enqueue(record).await.unwrap());
+    }
+    let mut offsets = Vec::new();
+    for future in futures {
+        offsets.push(future.await.unwrap().offset.unwrap());
+    }
+    assert_eq!(offsets, (0..3_000).collect::<Vec<i64>>());
+    producer.close().await;
+    assert!(
+        broker
+            .logs()
+            .contains("exceeds the topic's max.message.bytes"),
+        "the broker never refused a grown batch:\n{}",
+        broker.logs()
+    );
+    let latest = client
+        .list_topic_offsets("small", OffsetSpec::Latest)
+        .await
+        .unwrap();
+    assert_eq!(latest[0].offset, Some(3_000));
+}
