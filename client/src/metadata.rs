@@ -73,8 +73,9 @@ pub struct PartitionInfo {
 /// Cached topics and broker addresses, refreshed from Metadata responses.
 #[derive(Debug, Default)]
 pub(crate) struct MetadataCache {
-    /// Topic name → topic and when it was fetched.
-    topics: HashMap<String, (Arc<TopicInfo>, Instant)>,
+    /// Topic name → topic and when it was fetched (looked up for every
+    /// record a producer sends: a fast hash).
+    topics: foldhash::HashMap<String, (Arc<TopicInfo>, Instant)>,
     /// Node id → `host:port`.
     brokers: HashMap<NodeId, String>,
 }

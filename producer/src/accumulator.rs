@@ -31,11 +31,13 @@
 //! in order), its records' futures follow the pieces, and batches of that
 //! topic stop growing (Kafka's producer splits the same way, KIP-126).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+// Looked up for every record: a fast hash over the topic name.
+use foldhash::{HashMap, HashSet};
 use runnel_client::TopicInfo;
 use runnel_protocol::NodeId;
 use runnel_protocol::record::{
@@ -49,12 +51,28 @@ use crate::error::ProducerError;
 use crate::partitioner::StickyPartitions;
 
 /// A topic and partition.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Eq)]
 pub(crate) struct TopicPartition {
     /// The topic.
     pub topic: Arc<str>,
     /// The partition.
     pub partition: u32,
+}
+
+impl PartialEq for TopicPartition {
+    /// Records of a topic usually share one name allocation: compare the
+    /// pointers before the bytes.
+    fn eq(&self, other: &Self) -> bool {
+        self.partition == other.partition
+            && (Arc::ptr_eq(&self.topic, &other.topic) || self.topic == other.topic)
+    }
+}
+
+impl std::hash::Hash for TopicPartition {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.topic.hash(state);
+        self.partition.hash(state);
+    }
 }
 
 /// Settings the accumulator works by.
@@ -266,14 +284,14 @@ impl Accumulator {
         Accumulator {
             settings,
             pool,
-            partitions: HashMap::new(),
+            partitions: HashMap::default(),
             sticky: StickyPartitions::default(),
             incomplete: BTreeMap::new(),
             next_id: 0,
             flushing: 0,
             closing: false,
             producer: None,
-            no_growth: HashSet::new(),
+            no_growth: HashSet::default(),
         }
     }
 

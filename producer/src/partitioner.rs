@@ -9,7 +9,6 @@
 //!   sent: batches fill faster than with round-robin, and load still spreads
 //!   ([`StickyPartitions`], Kafka's KIP-480).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use rand::Rng;
@@ -61,8 +60,8 @@ pub fn partition_for_key(key: &[u8], partitions: u32) -> u32 {
 /// Each topic's sticky partition for keyless records.
 #[derive(Debug, Default)]
 pub struct StickyPartitions {
-    /// Topic → its current sticky partition.
-    topics: HashMap<Arc<str>, u32>,
+    /// Topic → its current sticky partition (looked up per keyless record).
+    topics: foldhash::HashMap<Arc<str>, u32>,
 }
 
 impl StickyPartitions {
