@@ -25,7 +25,7 @@ use crate::config::ProducerConfig;
 use crate::delivery::DeliveryFuture;
 use crate::error::ProducerError;
 use crate::partitioner::partition_for_key;
-use crate::record::{ProducerRecord, RecordMetadata, now_ms};
+use crate::record::{ProducerRecord, RecordMetadata, create_time_ms};
 use crate::sender;
 
 /// State shared by the producer handles and the sender tasks.
@@ -313,7 +313,7 @@ impl Producer {
         }
         let topic = record.topic;
         let mut pending = NewRecord {
-            timestamp: record.timestamp.unwrap_or_else(now_ms),
+            timestamp: record.timestamp.unwrap_or_else(|| create_time_ms(now)),
             key: record.key,
             value: record.value,
             headers: record.headers,

@@ -1,10 +1,12 @@
 //! [`ProducerRecord`], what is sent, and [`RecordMetadata`], where it
 //! landed.
 
+use std::cell::Cell;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use tokio::time::Instant;
 
 /// A record to produce.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +106,39 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// How long a thread's reading of the wall clock anchors
+/// [`create_time_ms`].
+const WALL_ANCHOR_AGE: Duration = Duration::from_secs(1);
+
+thread_local! {
+    /// A monotonic instant and the wall time (ns since the epoch) read
+    /// with it.
+    static WALL_ANCHOR: Cell<Option<(Instant, u128)>> = const { Cell::new(None) };
+}
+
+/// The wall time at the monotonic instant `now`, in ms since the epoch: a
+/// record's creation time. The wall clock is read once a second per thread
+/// and the monotonic time since added to it, which spares a second clock
+/// reading per record (the producer reads `now` anyway); a step of the
+/// wall clock shows within a second.
+pub(crate) fn create_time_ms(now: Instant) -> i64 {
+    WALL_ANCHOR.with(|anchor| {
+        let since = match anchor.get() {
+            Some((at, wall_ns)) if now >= at && now - at < WALL_ANCHOR_AGE => {
+                wall_ns + (now - at).as_nanos()
+            }
+            _ => {
+                let wall_ns = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                anchor.set(Some((now, wall_ns)));
+                wall_ns
+            }
+        };
+        i64::try_from(since / 1_000_000).unwrap_or(i64::MAX)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +180,23 @@ mod tests {
     #[test]
     fn now_is_after_2020() {
         assert!(now_ms() > 1_577_836_800_000);
+    }
+
+    #[test]
+    fn create_time_follows_the_monotonic_clock_from_a_wall_reading() {
+        let start = Instant::now();
+        let before = now_ms();
+        let first = create_time_ms(start);
+        assert!((before..=now_ms()).contains(&first), "{before} {first}");
+        // Within the anchor's second, later instants add their distance.
+        let later = create_time_ms(start + Duration::from_millis(250));
+        assert!(
+            (first + 249..=first + 251).contains(&later),
+            "{first} {later}"
+        );
+        // Past it (or before it), the wall clock is read again.
+        let reread = create_time_ms(start + Duration::from_secs(5));
+        assert!(reread < first + 5_000, "{first} {reread}");
+        assert!(reread >= first);
     }
 }
