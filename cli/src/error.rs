@@ -8,6 +8,18 @@ use runnel_consumer::ConsumerError;
 use runnel_producer::ProducerError;
 use runnel_protocol::ErrorCode;
 
+/// Producer and consumer settings, each once.
+static BENCH_KEYS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let mut keys: Vec<&'static str> = crate::produce::PRODUCER_KEYS
+        .iter()
+        .chain(runnel_consumer::config::KEYS)
+        .copied()
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+});
+
 /// Whose settings a `-X` flag sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SettingsKind {
@@ -15,6 +27,8 @@ pub enum SettingsKind {
     Producer,
     /// `runnel consume -X`.
     Consumer,
+    /// `runnel bench -X`: either side's.
+    Bench,
 }
 
 impl SettingsKind {
@@ -23,6 +37,7 @@ impl SettingsKind {
         match self {
             SettingsKind::Producer => crate::produce::PRODUCER_KEYS,
             SettingsKind::Consumer => runnel_consumer::config::KEYS,
+            SettingsKind::Bench => BENCH_KEYS.as_slice(),
         }
     }
 }
@@ -32,6 +47,7 @@ impl std::fmt::Display for SettingsKind {
         f.write_str(match self {
             SettingsKind::Producer => "producer",
             SettingsKind::Consumer => "consumer",
+            SettingsKind::Bench => "producer and consumer",
         })
     }
 }
@@ -98,6 +114,10 @@ pub enum CliError {
     /// The command line asks for something this build cannot do.
     #[error("{0}")]
     Usage(String),
+    /// The command ran and failed in a way described in words (a
+    /// benchmark's consumer stalled, a task died).
+    #[error("{0}")]
+    Failed(String),
     /// An input line is not a record as the flags describe it.
     #[error("line {line}: {reason}")]
     Input {
@@ -229,6 +249,7 @@ mod tests {
             CliError::UnknownTopic { topic: "t".into() }.exit_code(),
             EXIT_ERROR
         );
+        assert_eq!(CliError::Failed("x".into()).exit_code(), EXIT_ERROR);
         let pipe = CliError::Write(io::Error::from(io::ErrorKind::BrokenPipe));
         assert_eq!(pipe.exit_code(), EXIT_OK);
         assert!(!pipe.is_reportable());

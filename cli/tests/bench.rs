@@ -207,3 +207,34 @@ fn the_text_summary_is_a_table() {
     assert!(out.contains("msgs/s"), "{out}");
     assert!(out.contains("p99.9"), "{out}");
 }
+
+#[test]
+fn a_setting_neither_side_knows_is_refused() {
+    let broker = Broker::start();
+    let run = broker.run(
+        &["bench", "produce", "--count", "10", "-X", "linger.msec=5"],
+        b"",
+    );
+    assert_eq!(run.code(), Some(2), "{}", run.stderr);
+    let line = run.stderr.trim();
+    assert!(line.starts_with("runnel: -X linger.msec=5:"), "{line}");
+    // The list names both sides' settings.
+    assert!(
+        line.contains("linger.ms") && line.contains("fetch.max.wait.ms"),
+        "{line}"
+    );
+    // Settings of either side are taken.
+    let v = bench(
+        &broker,
+        &[
+            "produce",
+            "--count",
+            "10",
+            "-X",
+            "linger.ms=1",
+            "-X",
+            "fetch.max.wait.ms=100",
+        ],
+    );
+    check_summary(&v, 10, 1024, true);
+}

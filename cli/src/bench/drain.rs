@@ -61,7 +61,7 @@ async fn drain_with(consumer: &mut Consumer, plan: &Drain) -> Result<TaskStats, 
             // before the measured run.
             consumer.poll(Duration::from_millis(10)).await?;
             if waited.elapsed() > STALL {
-                return Err(CliError::Usage(format!(
+                return Err(CliError::Failed(format!(
                     "the group did not settle within {} s",
                     STALL.as_secs()
                 )));
@@ -83,7 +83,7 @@ async fn drain_with(consumer: &mut Consumer, plan: &Drain) -> Result<TaskStats, 
         let now = Instant::now();
         if records.is_empty() {
             if now.saturating_duration_since(last_progress) > STALL {
-                return Err(CliError::Usage(format!(
+                return Err(CliError::Failed(format!(
                     "no records for {} s with {} of {target} taken",
                     STALL.as_secs(),
                     plan.taken.load(Ordering::Acquire)

@@ -128,7 +128,7 @@ pub async fn produce(
             runtime.block_on(send(&producer, &plan, start, tx))
         })
         .await
-        .map_err(|join| CliError::Usage(format!("the sending thread failed: {join}")))?
+        .map_err(|join| CliError::Failed(format!("the sending thread failed: {join}")))?
     } else {
         send(&producer, &plan, start, tx).await
     };
@@ -138,7 +138,11 @@ pub async fn produce(
     let first_send = sent?;
     let mut stats = match outcome {
         Ok(result) => result?,
-        Err(join) => return Err(CliError::Usage(format!("the delivery task failed: {join}"))),
+        Err(join) => {
+            return Err(CliError::Failed(format!(
+                "the delivery task failed: {join}"
+            )));
+        }
     };
     if let Some(first) = first_send {
         stats.window.open(first);

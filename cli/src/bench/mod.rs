@@ -191,14 +191,15 @@ pub async fn run(
         // Client settings (request.timeout.ms, ...) apply to topic
         // creation too; the others are the producers' and consumers'.
         match config.set(key, value) {
-            Ok(()) | Err(runnel_client::ConfigError::UnknownKey { .. }) => {}
+            Ok(()) => {}
+            Err(source @ runnel_client::ConfigError::UnknownKey { .. }) => {
+                // Neither side would take it: it would be silently ignored.
+                if !SettingsKind::Bench.keys().contains(&key.as_str()) {
+                    return Err(CliError::setting(key, value, source, SettingsKind::Bench));
+                }
+            }
             Err(source) => {
-                return Err(CliError::setting(
-                    key,
-                    value,
-                    source,
-                    SettingsKind::Producer,
-                ));
+                return Err(CliError::setting(key, value, source, SettingsKind::Bench));
             }
         }
     }
@@ -423,7 +424,7 @@ async fn join_all(mut tasks: JoinSet<Result<TaskStats, CliError>>) -> Result<Tas
                 failure.get_or_insert(e);
             }
             Err(e) => {
-                failure.get_or_insert(CliError::Usage(format!("a benchmark task failed: {e}")));
+                failure.get_or_insert(CliError::Failed(format!("a benchmark task failed: {e}")));
             }
         }
     }
@@ -446,14 +447,14 @@ async fn await_assignment(
             return Err(match finished {
                 Ok(Err(e)) => e,
                 Ok(Ok(_)) => {
-                    CliError::Usage("a consumer stopped before any record was sent".into())
+                    CliError::Failed("a consumer stopped before any record was sent".into())
                 }
-                Err(e) => CliError::Usage(format!("a benchmark task failed: {e}")),
+                Err(e) => CliError::Failed(format!("a benchmark task failed: {e}")),
             });
         }
         if waited.elapsed() > ASSIGN_TIMEOUT {
             readers.abort_all();
-            return Err(CliError::Usage(format!(
+            return Err(CliError::Failed(format!(
                 "the group's members were not given all {partitions} partitions within {} s",
                 ASSIGN_TIMEOUT.as_secs()
             )));
