@@ -3,7 +3,7 @@
 # that holds the data, and prints them as a Markdown table: the ceilings the
 # storage engine's figures in BENCHMARKS.md are fractions of.
 #
-# Usage: bench/limits.sh [--json FILE] [--runs N] [--size SIZE] [DIR]
+# Usage: bench/limits.sh [--json FILE] [--runs N] [--size SIZE] [--seconds S] [DIR]
 #
 #   DIR          directory on the data file system (default: target/bench-limits
 #                in the repository). tmpfs and ramfs are refused: they measure
@@ -12,6 +12,10 @@
 #                (bandwidths in bytes/s, *_iops in operations/s, *_ns in ns).
 #   --runs N     runs per measurement (default 3); the median is reported.
 #   --size SIZE  size of each fresh-file write, e.g. 512m or 2g (default 2g).
+#   --seconds S  stop every write (fresh-file, recycled, 1 MiB + fdatasync)
+#                after S seconds, with SIZE as the file size: the limit then
+#                covers as much data as a benchmark run of S seconds writes
+#                (default: writes fill SIZE; 1 MiB + fdatasync writes 1 GiB).
 #
 # Measured, each N times (runs interleaved; the order of the two fresh-file
 # writes alternates between runs):
@@ -32,7 +36,10 @@
 # the guest has not touched lately may first have to be provided by the host:
 # with free-page reporting the guest hands freed memory back within seconds,
 # and filling it again costs a host fault per page. A file deleted just before
-# leaves pages that are still backed. The fresh files of the new-page runs are
+# leaves pages that are still backed. The kernel hands out pages it has not
+# reported yet first, so the first gigabytes of a write can be several times
+# faster than the rest: a limit measured on less data than a benchmark run
+# writes overstates what the run could reach (hence --seconds). The fresh files of the new-page runs are
 # kept until those runs are over, so neither write reuses the other's pages,
 # and the script waits a few seconds before them for memory freed earlier
 # to be handed back.
@@ -51,6 +58,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 json_out=""
 runs=3
 size="2g"
+seconds=""
 dir=""
 # Seconds to wait for freed memory to be handed back to the host.
 settle=8
@@ -60,6 +68,7 @@ while [[ $# -gt 0 ]]; do
         --json) json_out="$2"; shift 2 ;;
         --runs) runs="$2"; shift 2 ;;
         --size) size="$2"; shift 2 ;;
+        --seconds) seconds="$2"; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         -*) echo "limits.sh: unknown option $1" >&2; exit 2 ;;
         *) dir="$1"; shift ;;
@@ -93,11 +102,11 @@ work="$(mktemp -d "$dir/limits.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
 # One fio job; prints its JSON report. Common options: one job, psync unless
-# given, JSON output, at most 20 s.
+# given, JSON output, at most 20 s (or --seconds).
 fio_job() {
     local name="$1"; shift
     fio --name="$name" --numjobs=1 --ioengine=psync --fallocate=native \
-        --runtime=20 --output-format=json "$@"
+        --runtime="${seconds:-20}" --output-format=json "$@"
 }
 
 # results[key] = space-separated values, one per run.
@@ -105,18 +114,22 @@ declare -A results=()
 add() { results[$1]="${results[$1]:-}${results[$1]:+ }$2"; }
 
 # write_run ENGINE FILE KEY [BS]: sequential writes of BS (default 1 MiB)
-# filling $size of FILE, created with fallocate just before.
+# filling $size of FILE (created with fallocate just before), or for
+# --seconds; sets `written` to the bytes written.
+written=0
 write_run() {
     local engine="$1" file="$2" key="$3" bs="${4:-1M}" report
     fallocate -l "$size" "$file"
     report="$(fio_job "$(basename "$file")" --ioengine="$engine" --filename="$file" --rw=write --bs="$bs" --size="$size")"
     add "$key" "$(jq '.jobs[0].write.bw_bytes' <<<"$report")"
+    written="$(jq '.jobs[0].write.io_bytes' <<<"$report")"
 }
 
-# read_run ENGINE FILE KEY INVALIDATE: sequential 1 MiB reads of FILE.
+# read_run ENGINE FILE KEY INVALIDATE BYTES: sequential 1 MiB reads of the
+# first BYTES of FILE (what was written).
 read_run() {
-    local engine="$1" file="$2" key="$3" invalidate="$4" report
-    report="$(fio_job "read-$key" --ioengine="$engine" --filename="$file" --invalidate="$invalidate" --rw=read --bs=1M --size="$size")"
+    local engine="$1" file="$2" key="$3" invalidate="$4" bytes="$5" report
+    report="$(fio_job "read-$key" --ioengine="$engine" --filename="$file" --invalidate="$invalidate" --rw=read --bs=1M --size="$bytes")"
     add "$key" "$(jq '.jobs[0].read.bw_bytes' <<<"$report")"
 }
 
@@ -126,19 +139,26 @@ for r in $(seq 1 "$runs"); do
     log "run $r of $runs"
     buffered="$work/buffered-$r" mapped="$work/mmap-$r"
     if (( r % 2 )); then
-        sync; write_run psync "$buffered" buffered_write
+        sync; write_run psync "$buffered" buffered_write; buffered_bytes="$written"
         sync; write_run mmap "$mapped" mmap_write
     else
         sync; write_run mmap "$mapped" mmap_write
-        sync; write_run psync "$buffered" buffered_write
+        sync; write_run psync "$buffered" buffered_write; buffered_bytes="$written"
     fi
+    # A growing log fsynced as it goes: new pages too (the file is kept
+    # until the run's end, like the two above).
+    sync
+    sync_opts=(--size=1g --runtime=5)
+    [[ -z "$seconds" ]] || sync_opts=(--size="$size")
+    report="$(fio_job "sync-1m-$r" --filename="$work/sync-1m-$r" --rw=write --bs=1M --fdatasync=1 "${sync_opts[@]}")"
+    add sync_write_1m "$(jq '.jobs[0].write.bw_bytes' <<<"$report")"
 
     # Read back the buffered file just written, from page cache, then from
     # the disk (invalidate=1 evicts its pages, which sync made clean).
-    read_run psync "$buffered" cache_read 0
-    read_run mmap "$buffered" cache_read_mmap 0
+    read_run psync "$buffered" cache_read 0 "$buffered_bytes"
+    read_run mmap "$buffered" cache_read_mmap 0 "$buffered_bytes"
     sync
-    read_run psync "$buffered" disk_read 1
+    read_run psync "$buffered" disk_read 1 "$buffered_bytes"
 
     # Each recycled write fills the pages of the file deleted just before.
     rm -f "$mapped"
@@ -148,10 +168,6 @@ for r in $(seq 1 "$runs"); do
     rm -f "$work/recycled-buffered-$r"
     write_run psync "$work/recycled-16k-$r" buffered_write_16k_recycled 16k
     rm -f "$work/recycled-mmap-$r" "$work/recycled-16k-$r"
-
-    sync
-    report="$(fio_job "sync-1m-$r" --filename="$work/sync-1m-$r" --rw=write --bs=1M --size=1g --fdatasync=1 --runtime=5)"
-    add sync_write_1m "$(jq '.jobs[0].write.bw_bytes' <<<"$report")"
 
     sync
     report="$(fio_job "sync-4k-$r" --filename="$work/sync-4k-$r" --rw=write --bs=4k --size=256m --fdatasync=1 --runtime=5)"
@@ -181,7 +197,7 @@ for r in $(seq 1 "$runs"); do header+=" run $r |"; rule+="---:|"; done
 cat <<EOF
 - Data directory: \`$dir\` ($fstype on $(df --output=source "$dir" | tail -1))
 - $(nproc) CPUs, $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, kernel $(uname -r), $(fio --version)
-- Fresh-file size $size, $runs runs each, median in bold; GB = 10^9 bytes.
+- Fresh-file size $size${seconds:+, every write stopped after $seconds s (the length of a producing run)}, $runs runs each, median in bold; GB = 10^9 bytes.
 
 $header median |
 $rule---:|

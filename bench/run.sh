@@ -16,7 +16,8 @@
 #                limits and every summary already there, run the rest.
 #
 # In one run:
-#   limits   bench/limits.sh (fio: fresh-file buffered and mmap writes,
+#   limits   bench/limits.sh (fio: fresh-file buffered and mmap writes for
+#            as long as a producing run lasts,
 #            1 MiB write+fdatasync, 4 KiB fdatasync latency) and iperf3
 #            loopback, single stream.
 #   build    cargo build --release -p runnel-broker -p runnel-cli.
@@ -41,8 +42,10 @@
 #   /proc/<pid>/stat over each run, divided by the records appended.
 #
 # Scaled for a 2-core machine: producer runs last 5 s after a 1 s warm-up,
-# consume runs read 1 Mi records (1 GiB); the full run takes about 14
-# minutes after the build (limits about 3 of them, (7) with 10 GiB about 3).
+# consume runs read 1 Mi records (1 GiB); the full run takes about 18
+# minutes after the build (limits about 4 of them, (7) with 10 GiB about 3).
+# Full-speed producing runs, like the fresh-file limits, start after freed
+# memory has been handed back (8 s), so both write into new pages.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -64,13 +67,21 @@ while [[ $# -gt 0 ]]; do
 done
 
 log() { echo "run.sh: $*" >&2; }
+# Seconds for freed memory to be handed back to the host (as limits.sh).
+settle=8
 
 if (( quick )); then
     runs=1; secs=2; warm=1s; consume_count=100000; limit_runs=1; limit_size=256m
-    recovery_sizes=(256); big_partitions=1000
+    recovery_sizes=(256); big_partitions=1000; limit_secs=""
 else
-    runs=3; secs=5; warm=1s; consume_count=1048576; limit_runs=3; limit_size=1g
+    runs=3; secs=5; warm=1s; consume_count=1048576; limit_runs=3
     recovery_sizes=(1024); big_partitions=10000
+    # The write limits cover what a producing run writes: as much as fio
+    # can in the run's length (warm-up + measured), into files of up to
+    # 12 GiB (a quarter of the free disk at most: three are kept at once).
+    limit_secs=$(( secs + ${warm%s} ))
+    free_gib=$(( $(df --output=avail -k "$parent" | tail -1) / 1048576 ))
+    limit_size="$(( free_gib / 4 < 12 ? free_gib / 4 : 12 ))g"
 fi
 
 command -v jq >/dev/null || { log "needs jq"; exit 1; }
@@ -104,9 +115,9 @@ if (( resume )) && [[ -f "$results/limits.json" ]]; then
     done
     [[ -f "$results/tcp" ]] && lim[tcp]="$(cat "$results/tcp")"
 elif (( limits )); then
-    log "measuring storage limits (bench/limits.sh --runs $limit_runs --size $limit_size)"
+    log "measuring storage limits (bench/limits.sh --runs $limit_runs --size $limit_size${limit_secs:+ --seconds $limit_secs})"
     limit_md="$(bash "$repo/bench/limits.sh" --json "$work/limits.json" --runs "$limit_runs" \
-        --size "$limit_size" "$work/limits")"
+        --size "$limit_size" ${limit_secs:+--seconds "$limit_secs"} "$work/limits")"
     for key in buffered_write mmap_write sync_write_1m sync_append_4k_sync_p99_ns; do
         lim[$key]="$(jq ".results.$key.median" "$work/limits.json")"
     done
@@ -202,6 +213,14 @@ bench() {
         if [[ "$1" != consume && -z "${keep_topic:-}" ]]; then
             runnel topic delete "$topic" >/dev/null
             sync -f "$work"
+            # A full-speed producing run then waits, as the fresh-file
+            # limits do, for the freed memory to be handed back: otherwise
+            # it would start in pages still backed (recycled), several
+            # times faster on a virtual machine than the new pages a
+            # growing log takes in steady state.
+            if [[ "$1" == produce && " $* " != *" --rate "* ]] && (( ! quick )); then
+                sleep "$settle"
+            fi
         fi
     done
 }
@@ -213,6 +232,8 @@ med_cpu() { cat "$results/$1".*.cpu | median; }
 start_broker "$work/data"
 log "broker $broker_pid on $addr, data in $work/data"
 p="--duration $secs --warmup $warm"
+# The limits' files were deleted just now: see `settle` in bench().
+(( quick )) || sleep "$settle"
 bench p1_acks1   produce --topic p1a1 --partitions 1 --message-size 1024 --acks 1   $p
 bench p1_acksall produce --topic p1aa --partitions 1 --message-size 1024 --acks all $p
 bench p2         produce --topic p2   --partitions 1 --message-size 100  --acks 1   $p
