@@ -201,17 +201,23 @@ async fn a_killed_member_loses_its_partitions_after_the_session_timeout_and_its_
     )
     .await;
     board
-        .wait_until("both members committed", WAIT, |s| {
+        .wait_until("both members hold partitions", WAIT, |s| {
             s.balanced(6, &[0, 1])
-                && s.committed.keys().any(|(m, _)| *m == 0)
-                && s.committed.keys().any(|(m, _)| *m == 1)
+        })
+        .await;
+    // The first member may have read every record before the second joined:
+    // more records give each member something to read and commit.
+    produce(&bootstrap, "jobs", 6, 50).await;
+    board
+        .wait_until("both members committed", WAIT, |s| {
+            s.committed.keys().any(|(m, _)| *m == 0) && s.committed.keys().any(|(m, _)| *m == 1)
         })
         .await;
     let a_partitions = board.state().owned_by(0);
     a.kill(&board).await;
     let killed = std::time::Instant::now();
     produce(&bootstrap, "jobs", 6, 50).await;
-    let ends: BTreeMap<u32, i64> = (0..6).map(|p| (p, 100)).collect();
+    let ends: BTreeMap<u32, i64> = (0..6).map(|p| (p, 150)).collect();
 
     let taken_over = board
         .wait_until("the survivor owns every partition", WAIT, |s| {
