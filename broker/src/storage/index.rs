@@ -220,14 +220,28 @@ impl<E: Entry> Index<E> {
     /// Appends an entry; the caller keeps the ordering invariant. Writes the
     /// pending entries to the file first when a batch of them has gathered,
     /// so a failed write leaves no entry behind.
+    #[cfg(test)]
     pub(crate) fn append(&self, entry: E) -> io::Result<()> {
+        self.make_room()?;
+        self.push(entry);
+        Ok(())
+    }
+
+    /// Makes sure the next [`Index::push`] has room among the pending
+    /// entries, writing them to the file when a batch has gathered.
+    pub(crate) fn make_room(&self) -> io::Result<()> {
         if self.pending().entries.len() >= WRITE_BATCH {
             self.write_pending()?;
         }
+        Ok(())
+    }
+
+    /// Adds an entry to the pending ones; cannot fail. Call
+    /// [`Index::make_room`] first, or the pending entries grow past a batch.
+    pub(crate) fn push(&self, entry: E) {
         let mut pending = self.pending_mut();
         pending.entries.push(entry);
         self.entries.store(pending.end(), Ordering::Release);
-        Ok(())
     }
 
     /// Writes the pending entries to the file. Writer only.

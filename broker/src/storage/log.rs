@@ -1226,6 +1226,55 @@ mod tests {
     }
 
     #[test]
+    fn a_full_disk_never_leaves_one_index_with_an_entry_the_other_lacks() {
+        // An entry for every batch: after a batch of pending entries, the
+        // next one writes them out. The second such write grows the time
+        // index (12-byte entries) but not the offset index (8 bytes).
+        let config = LogConfig {
+            segment_bytes: 1 << 20,
+            index_interval_bytes: 1,
+            max_index_bytes: 1 << 16,
+            ..small_config()
+        };
+        let dir = Path::new("/data/t/0");
+        let mut time_index_full = 0;
+        for extra in (0..=16_384).step_by(256) {
+            let fs = SimFs::new();
+            let (mut log, _) = open(&fs, config.clone(), false);
+            // The first batch gets no entry: 2 batches of entries, plus one.
+            for _ in 0..=2 * crate::storage::index::WRITE_BATCH {
+                log.append(&batch(0, &[b"a"]), 0).unwrap();
+            }
+            let used: u64 = fs
+                .list_dir(dir)
+                .unwrap()
+                .iter()
+                .map(|n| fs.file_len(&dir.join(n)).unwrap())
+                .sum();
+            fs.set_space_limit(Some(used + extra));
+            let result = log.append(&batch(0, &[b"a"]), 0);
+            if let Err(e) = &result
+                && e.to_string().contains(".timeindex")
+            {
+                time_index_full += 1;
+            }
+            let files = log.active.files().unwrap();
+            assert_eq!(
+                files.offset_index.len(),
+                files.time_index.len(),
+                "{extra} bytes free: {result:?}"
+            );
+            fs.set_space_limit(None);
+            log.append(&batch(0, &[b"b"]), 0).unwrap();
+            assert_eq!(files.offset_index.len(), files.time_index.len());
+        }
+        assert!(
+            time_index_full > 0,
+            "no case ran out of room at the time index"
+        );
+    }
+
+    #[test]
     fn invalid_and_oversized_batches_are_rejected() {
         let fs = SimFs::new();
         let (mut log, _) = open(

@@ -481,8 +481,9 @@ impl Segment {
     }
 
     /// Adds index entries for a batch about to be written at `pos` when an
-    /// index interval has passed since the last entry: one in each index, so
-    /// the two stay parallel.
+    /// index interval has passed since the last entry: one in each index or
+    /// none (room is made in both before either gets its entry, so a full
+    /// disk cannot leave one index with an entry the other lacks).
     fn maybe_index(&self, files: &SegmentFiles, pos: u64, base_offset: Offset) -> Result<()> {
         if self.bytes_since_index.load(Ordering::Relaxed) < self.index_interval_bytes {
             return Ok(());
@@ -493,18 +494,20 @@ impl Segment {
         );
         files
             .offset_index
-            .append(OffsetEntry {
-                offset: rel,
-                position,
-            })
+            .make_room()
             .map_err(|e| StorageError::grow(self.path(INDEX_EXT), e))?;
         files
             .time_index
-            .append(TimeEntry {
-                timestamp: self.max_timestamp.load(Ordering::Acquire),
-                offset: rel,
-            })
+            .make_room()
             .map_err(|e| StorageError::grow(self.path(TIME_INDEX_EXT), e))?;
+        files.offset_index.push(OffsetEntry {
+            offset: rel,
+            position,
+        });
+        files.time_index.push(TimeEntry {
+            timestamp: self.max_timestamp.load(Ordering::Acquire),
+            offset: rel,
+        });
         self.bytes_since_index.store(0, Ordering::Relaxed);
         Ok(())
     }
