@@ -111,8 +111,12 @@ impl Decoder for FrameCodec {
             });
         }
         if src.len() - FRAME_PREFIX_LEN < len {
-            // Incomplete. Deliberately no `reserve(len)`: the reader grows the
-            // buffer as bytes actually arrive.
+            // Incomplete: make room for the whole frame now (its length is
+            // within `max_frame_bytes`), as Kafka's client allocates a
+            // receive of the announced size. Growing the buffer as bytes
+            // arrive instead copied a multi-megabyte fetch answer about once
+            // more, doubling after doubling.
+            src.reserve(FRAME_PREFIX_LEN + len - src.len());
             return Ok(None);
         }
         src.advance(FRAME_PREFIX_LEN);
@@ -286,6 +290,13 @@ mod tests {
         let mut buf = BytesMut::from(&[0u8, 0, 0, 5, 1, 2][..]);
         assert!(codec.decode(&mut buf).unwrap().is_none());
         assert_eq!(buf.len(), 6);
+        // Room for the rest of the frame is made at once, so the buffer
+        // is not grown (and copied) piece by piece as the body arrives.
+        assert!(buf.capacity() >= 4 + 5, "{}", buf.capacity());
+        let mut big = BytesMut::from(&[0u8, 1, 0, 0, 7][..]);
+        let mut codec = FrameCodec::new(1 << 20);
+        assert!(codec.decode(&mut big).unwrap().is_none());
+        assert!(big.capacity() >= 4 + 65_536, "{}", big.capacity());
     }
 
     #[test]
