@@ -42,7 +42,8 @@
 #   /proc/<pid>/stat over each run, divided by the records appended.
 #
 # Scaled for a 2-core machine: producer runs last 5 s after a 1 s warm-up,
-# consume runs read 1 Mi records (1 GiB); the full run takes about 18
+# consume runs read 4 Mi records (4 GiB, about 2 s: a sub-second run moved
+# by ±30 % between runs); the full run takes about 18
 # minutes after the build (limits about 4 of them, (7) with 10 GiB about 3).
 # Full-speed producing runs, like the fresh-file limits, start after freed
 # memory has been handed back (8 s), so both write into new pages.
@@ -74,7 +75,7 @@ if (( quick )); then
     runs=1; secs=2; warm=1s; consume_count=100000; limit_runs=1; limit_size=256m
     recovery_sizes=(256); big_partitions=1000; limit_secs=""
 else
-    runs=3; secs=5; warm=1s; consume_count=1048576; limit_runs=3
+    runs=3; secs=5; warm=1s; consume_count=4194304; limit_runs=3
     recovery_sizes=(1024); big_partitions=10000
     # The write limits cover what a producing run writes: as much as fio
     # can in the run's length (warm-up + measured), into files of up to
