@@ -187,7 +187,8 @@ fn known_text(value: i64) -> String {
 /// The JSON of `group describe --output json`: `{"group", "state",
 /// "members": [{"member_id", "client_id", "assignment": [{"topic",
 /// "partition"}]}], "offsets": [{"topic", "partition", "committed",
-/// "log_end_offset", "lag", "time_lag_ms"}]}`; unknown figures are null.
+/// "log_end_offset", "lag", "time_lag_ms", "error"}]}`; unknown figures are
+/// null, and `error` says why (`CODE: message`) when the broker did.
 pub fn describe_json(group: &DescribedGroup) -> Value {
     let members: Vec<Value> = group
         .members
@@ -212,6 +213,7 @@ pub fn describe_json(group: &DescribedGroup) -> Value {
                 "log_end_offset": known(p.log_end_offset),
                 "lag": known(p.lag),
                 "time_lag_ms": known(p.time_lag_ms),
+                "error": partition_error(p),
             })
         })
         .collect();
@@ -220,6 +222,18 @@ pub fn describe_json(group: &DescribedGroup) -> Value {
         "state": group.group_state,
         "members": members,
         "offsets": offsets,
+    })
+}
+
+/// Why a partition's figures are unknown (`CODE: message`), if the broker
+/// said.
+fn partition_error(p: &GroupPartitionOffset) -> Option<String> {
+    if p.error_code.is_ok() {
+        return None;
+    }
+    Some(match &p.error_message {
+        Some(message) => format!("{}: {message}", p.error_code.name()),
+        None => p.error_code.name().to_owned(),
     })
 }
 
@@ -314,6 +328,11 @@ fn describe_text(group: &DescribedGroup, out: &mut dyn Write) -> std::io::Result
             ],
             &rows,
         )?;
+    }
+    for (topic, p) in offsets(group) {
+        if let Some(error) = partition_error(p) {
+            writeln!(out, "{topic} partition {}: {error}", p.partition.0)?;
+        }
     }
     Ok(())
 }
@@ -695,6 +714,16 @@ mod tests {
                         time_lag_ms: -1,
                         ..GroupPartitionOffset::default()
                     },
+                    GroupPartitionOffset {
+                        partition: PartitionId(2),
+                        error_code: ErrorCode::UnknownTopicOrPartition,
+                        error_message: Some("topic \"orders\" has no partition 2".into()),
+                        committed_offset: 4,
+                        log_end_offset: -1,
+                        lag: -1,
+                        time_lag_ms: -1,
+                        ..GroupPartitionOffset::default()
+                    },
                 ],
             }],
             ..DescribedGroup::default()
@@ -718,9 +747,12 @@ mod tests {
                 }],
                 "offsets": [
                     { "topic": "orders", "partition": 0, "committed": 5,
-                      "log_end_offset": 8, "lag": 3, "time_lag_ms": 1500 },
+                      "log_end_offset": 8, "lag": 3, "time_lag_ms": 1500, "error": null },
                     { "topic": "orders", "partition": 1, "committed": null,
-                      "log_end_offset": 2, "lag": null, "time_lag_ms": null }
+                      "log_end_offset": 2, "lag": null, "time_lag_ms": null, "error": null },
+                    { "topic": "orders", "partition": 2, "committed": 4,
+                      "log_end_offset": null, "lag": null, "time_lag_ms": null,
+                      "error": "UNKNOWN_TOPIC_OR_PARTITION: topic \"orders\" has no partition 2" }
                 ]
             })
         );
@@ -739,7 +771,9 @@ mod tests {
              \n\
              TOPIC   PARTITION  COMMITTED  LOG_END  LAG  TIME_LAG\n\
              orders  0          5          8        3    1.5s\n\
-             orders  1          -          2        -    -\n"
+             orders  1          -          2        -    -\n\
+             orders  2          4          -        -    -\n\
+             orders partition 2: UNKNOWN_TOPIC_OR_PARTITION: topic \"orders\" has no partition 2\n"
         );
     }
 

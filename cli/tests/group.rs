@@ -102,6 +102,7 @@ fn list_and_describe_show_the_group_and_its_lag() {
             keys,
             [
                 "committed",
+                "error",
                 "lag",
                 "log_end_offset",
                 "partition",
@@ -345,4 +346,21 @@ fn live_members_block_reset_and_delete_until_they_leave() {
     let gone = broker.run(&["group", "delete", "billing"], b"");
     assert_eq!(gone.code(), Some(1));
     assert_eq!(gone.stderr, "runnel: group \"billing\" does not exist\n");
+}
+
+#[test]
+fn describe_says_why_a_partitions_lag_is_unknown() {
+    let broker = consumed_group();
+    broker.ok(&["topic", "delete", "t"], b"");
+    let described = describe_json(&broker, "billing");
+    for offset in described["offsets"].as_array().unwrap() {
+        assert!(offset["lag"].is_null(), "{offset}");
+        let error = offset["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("UNKNOWN_TOPIC_OR_PARTITION"), "{offset}");
+    }
+    let text = broker.ok(&["group", "describe", "billing"], b"");
+    assert!(
+        text.contains("t partition 0: UNKNOWN_TOPIC_OR_PARTITION"),
+        "{text}"
+    );
 }
