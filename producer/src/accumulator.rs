@@ -171,27 +171,9 @@ struct PartitionQueue {
     /// whose outcome is not known yet; explains an out-of-order answer to a
     /// later batch.
     resent: BTreeSet<BatchId>,
-    /// Whether the open batch may grow past `batch.size` while backed up;
-    /// off once the broker refused a grown batch of the topic.
-    no_growth: bool,
     /// Whether a keyless record created a batch here while it was the
     /// topic's sticky partition.
     sticky_used: bool,
-}
-
-/// The queue of `tp`, created if new (not growing if its topic's batches
-/// no longer do).
-fn queue_of<'a>(
-    partitions: &'a mut HashMap<TopicPartition, PartitionQueue>,
-    no_growth: &HashSet<Arc<str>>,
-    tp: &TopicPartition,
-) -> &'a mut PartitionQueue {
-    partitions
-        .entry(tp.clone())
-        .or_insert_with(|| PartitionQueue {
-            no_growth: no_growth.contains(&tp.topic),
-            ..PartitionQueue::default()
-        })
 }
 
 /// What [`Accumulator::append`] did.
@@ -346,7 +328,7 @@ impl Accumulator {
             .partition(runnel_protocol::PartitionId(partition))
             .and_then(|p| p.leader);
         let batch_size = self.settings.batch_size;
-        let queue = queue_of(&mut self.partitions, &self.no_growth, &tp);
+        let queue = self.partitions.entry(tp.clone()).or_default();
         queue.leader = leader.or(queue.leader);
         if let Some(error) = &queue.fenced {
             return Err((error.clone(), reserved));
@@ -363,7 +345,10 @@ impl Accumulator {
         // While batches of this partition wait to be sent (every request
         // slot is taken), the open batch keeps growing: the next request
         // then carries all that gathered meanwhile, in one batch.
-        let backed_up = !queue.ready.is_empty() && !queue.no_growth;
+        // (The set is empty unless a topic refused a grown batch, so the
+        // common case looks nothing up.)
+        let backed_up = !queue.ready.is_empty()
+            && (self.no_growth.is_empty() || !self.no_growth.contains(topic));
         let limit = if backed_up {
             // A batch never outgrows a request either.
             self.settings
@@ -585,7 +570,10 @@ impl Accumulator {
     fn finish(&mut self, batch: &Batch, result: Result<BatchAck, ProducerError>) {
         batch.completion.complete(result);
         self.incomplete.remove(&batch.id);
-        if let Some(queue) = self.partitions.get_mut(&batch.tp) {
+        // Only a batch sent before can be among the resent ones.
+        if batch.attempts > 0
+            && let Some(queue) = self.partitions.get_mut(&batch.tp)
+        {
             queue.resent.remove(&batch.id);
         }
         if batch.reserved > 0 {
@@ -682,11 +670,6 @@ impl Accumulator {
             pieces = pieces.len(), %error,
             "broker refused a grown batch; resending it split, and batches of the topic no longer grow");
         self.no_growth.insert(Arc::clone(&topic));
-        for (tp, queue) in &mut self.partitions {
-            if tp.topic == topic {
-                queue.no_growth = true;
-            }
-        }
         self.incomplete.remove(&batch.id);
         let mut first = None;
         let mut rest = Vec::new();
