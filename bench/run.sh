@@ -261,33 +261,45 @@ for rate in "${curve_rates[@]}"; do
     bench "e_curve_all_$rate" e2e --topic eca --partitions 1 --message-size 1024 --acks all --rate "$rate" $p
 done
 
-# (6) many partitions, on a fresh broker.
-# The first run creates the topic (timed by the bench, with a request
-# timeout long enough for it) and sends one record.
+# (6) many partitions, on a fresh broker. Its figures are kept in
+# $results/big.env, so --resume reuses them whole (a partial rerun would
+# measure a broker that never produced to the partitions).
 stop_broker
-rm -rf "$work/data"
-start_broker "$work/data"
-rss0="$(rss_kib)"
-t0="$(date +%s%N)"
-runnel --output json bench produce --topic big --partitions "$big_partitions" --count 1 \
-    -X request.timeout.ms=600000 -X delivery.timeout.ms=1200000 >"$results/big-create.json" \
-    2>"$results/big-create.err" || log "creating $big_partitions partitions failed: $(cat "$results/big-create.err")"
-create_ms="$(jq '.settings.topic_create_ms // empty' "$results/big-create.json" 2>/dev/null | awk '{printf "%.0f ms", $1}')"
-create_error="$(cat "$results/big-create.err")"
-[[ -n "$create_ms" ]] || create_ms="failed after $(( ($(date +%s%N) - t0) / 1000000 )) ms: ${create_error:-?}"
-rss1="$(rss_kib)"
-runs_saved="$runs"; runs=1; keep_topic=1
-bench big produce --topic big --message-size 1024 --acks 1 --producers 4 $p
-runs="$runs_saved"; keep_topic=""
-rss2="$(rss_kib)"
-fds="$(ls "/proc/$broker_pid/fd" | wc -l)"
-fd_limit="$(awk '/Max open files/ {print $4}' "/proc/$broker_pid/limits")"
-maps="$(wc -l <"/proc/$broker_pid/maps")"
-map_limit="$(cat /proc/sys/vm/max_map_count)"
-cp "$work/broker.log" "$results/broker-matrix.log"
-limit_errors="$(grep -ciE 'too many open files|cannot allocate memory|EMFILE|ENOMEM' "$work/broker.log" || true)"
-stop_broker
-rm -rf "$work/data"
+if (( resume )) && [[ -f "$results/big.env" ]]; then
+    log "(6): reusing the earlier measurements"
+    # shellcheck source=/dev/null
+    source "$results/big.env"
+else
+    rm -f "$results/big".*
+    # The first run creates the topic (timed by the bench, with a request
+    # timeout long enough for it) and sends one record.
+    rm -rf "$work/data"
+    start_broker "$work/data"
+    rss0="$(rss_kib)"
+    t0="$(date +%s%N)"
+    runnel --output json bench produce --topic big --partitions "$big_partitions" --count 1 \
+        -X request.timeout.ms=600000 -X delivery.timeout.ms=1200000 >"$results/big-create.json" \
+        2>"$results/big-create.err" || log "creating $big_partitions partitions failed: $(cat "$results/big-create.err")"
+    create_ms="$(jq '.settings.topic_create_ms // empty' "$results/big-create.json" 2>/dev/null | awk '{printf "%.0f ms", $1}')"
+    create_error="$(cat "$results/big-create.err")"
+    [[ -n "$create_ms" ]] || create_ms="failed after $(( ($(date +%s%N) - t0) / 1000000 )) ms: ${create_error:-?}"
+    rss1="$(rss_kib)"
+    runs_saved="$runs"; runs=1; keep_topic=1
+    bench big produce --topic big --message-size 1024 --acks 1 --producers 4 $p
+    runs="$runs_saved"; keep_topic=""
+    rss2="$(rss_kib)"
+    fds="$(ls "/proc/$broker_pid/fd" | wc -l)"
+    fd_limit="$(awk '/Max open files/ {print $4}' "/proc/$broker_pid/limits")"
+    maps="$(wc -l <"/proc/$broker_pid/maps")"
+    map_limit="$(cat /proc/sys/vm/max_map_count)"
+    cp "$work/broker.log" "$results/broker-matrix.log"
+    limit_errors="$(grep -ciE 'too many open files|cannot allocate memory|EMFILE|ENOMEM' "$work/broker.log" || true)"
+    stop_broker
+    rm -rf "$work/data"
+    for var in create_ms rss0 rss1 rss2 fds fd_limit maps map_limit limit_errors; do
+        printf '%s=%q\n' "$var" "${!var}"
+    done >"$results/big.env"
+fi
 
 # (7) recovery after kill -9.
 avail_gib="$(df --output=avail -BG "$work" | tail -1 | tr -dc 0-9)"
