@@ -8,7 +8,8 @@
 //! an fsync share the next one (group commit). With `flush.ms` set, a timer
 //! flushes on that interval instead. Each finished flush publishes the new
 //! high watermark on a watch channel, which acks=all producers and
-//! long-polling fetches wait on.
+//! long-polling fetches wait on; each append publishes the log end on
+//! another, for fetches that read unflushed records.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,7 +21,7 @@ use tokio::sync::watch;
 use crate::metrics::durability::FlushMark;
 use crate::metrics::{self, DurabilityLag, DurabilityTracker, TopicMetrics};
 use crate::storage::{
-    AppendInfo, FlushJob, LogConfig, LogReader, Offset, PartitionLog, StorageError,
+    AppendInfo, FlushJob, LogConfig, LogReader, Offset, PartitionLog, StorageError, Visibility,
 };
 
 /// A partition of a topic.
@@ -36,6 +37,8 @@ pub struct Partition {
     reader: LogReader,
     /// The high watermark, published after every flush.
     hw: watch::Sender<u64>,
+    /// The log end, published after every append.
+    end: watch::Sender<u64>,
     /// Whether a flush loop is running (continuous mode).
     flushing: AtomicBool,
     /// `flush.ms`, or 0 for continuous flushing.
@@ -63,6 +66,7 @@ impl Partition {
     pub fn new(topic: Arc<str>, id: u32, log: PartitionLog, flush_ms: Option<u64>) -> Arc<Self> {
         let reader = log.reader();
         let hw = watch::Sender::new(reader.high_watermark().0);
+        let end = watch::Sender::new(reader.log_end_offset().0);
         metrics::events::partition_opened();
         let p = Arc::new(Partition {
             traffic: TopicMetrics::new(&topic),
@@ -71,6 +75,7 @@ impl Partition {
             log: Mutex::new(log),
             reader,
             hw,
+            end,
             flushing: AtomicBool::new(false),
             flush_interval_ms: AtomicU64::new(flush_ms.unwrap_or(0)),
             durability: DurabilityTracker::default(),
@@ -131,6 +136,14 @@ impl Partition {
         };
         if !info.duplicate {
             self.traffic.appended(info.record_count, info.bytes);
+            // Outside the lock, so appends racing here may publish out of
+            // order: the channel only ever moves forward.
+            let end = info.last_offset.0 + 1;
+            self.end.send_if_modified(|v| {
+                let moved = end > *v;
+                *v = (*v).max(end);
+                moved
+            });
         }
         if self.flush_interval_ms.load(Ordering::Relaxed) == 0 {
             self.schedule_flush();
@@ -267,9 +280,13 @@ impl Partition {
             .unwrap_or(Err(WaitError::Timeout))
     }
 
-    /// A receiver that wakes when the high watermark moves (fetch long-poll).
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.hw.subscribe()
+    /// A receiver that wakes when what a read at `visibility` may return
+    /// grows: the high watermark, or the log end (fetch long-poll).
+    pub fn subscribe(&self, visibility: Visibility) -> watch::Receiver<u64> {
+        match visibility {
+            Visibility::Durable => self.hw.subscribe(),
+            Visibility::Appended => self.end.subscribe(),
+        }
     }
 
     /// Deletes segments past retention.

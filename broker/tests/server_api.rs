@@ -22,7 +22,7 @@ use runnel_protocol::api::delete_topics::DeleteTopicsRequest;
 use runnel_protocol::api::describe_configs::{
     DescribeConfigsRequest, DescribeConfigsResource, ResourceType,
 };
-use runnel_protocol::api::fetch::FetchRequest;
+use runnel_protocol::api::fetch::{FetchRequest, IsolationLevel};
 use runnel_protocol::api::list_offsets::{
     ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic, OffsetSpec,
 };
@@ -196,6 +196,57 @@ fn long_poll_fetch_wakes_when_data_arrives() {
     let records = records_of(&f.topics[0].partitions[0].records);
     assert_eq!(records, vec![(0, "wake".to_owned())]);
     assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+/// A topic whose appends stay unflushed for an hour: what a fetch returns
+/// then depends on its isolation level alone.
+const NEVER_FLUSHED: &[(&str, &str)] = &[("flush.ms", "3600000")];
+
+#[test]
+fn read_unflushed_fetches_see_appends_before_their_fsync() {
+    let broker = Broker::start();
+    let mut consumer = broker.connect();
+    let mut producer = broker.connect();
+    consumer.create_topic("t", 1, NEVER_FLUSHED);
+    producer.produce("t", 0, batch(0, &["a", "b"]), Acks::Leader);
+
+    let durable = consumer.call(&fetch_request("t", 0, 0, 0, 0));
+    let p = &durable.topics[0].partitions[0];
+    assert_eq!(p.error_code, ErrorCode::None);
+    assert!(p.records.is_empty(), "level 0 returns only durable records");
+    assert_eq!((p.high_watermark, p.log_end_offset), (0, 2));
+
+    let mut unflushed = fetch_request("t", 0, 0, 0, 0);
+    unflushed.isolation_level = IsolationLevel::ReadUnflushed;
+    let f = consumer.call(&unflushed);
+    let p = &f.topics[0].partitions[0];
+    assert_eq!(
+        records_of(&p.records),
+        vec![(0, "a".to_owned()), (1, "b".to_owned())]
+    );
+    assert_eq!(p.high_watermark, 0, "still not durable");
+
+    // A long poll at level 2 wakes on the append itself: no flush comes
+    // within the hour, and the poll would otherwise last its 30 s.
+    let started = Instant::now();
+    let mut poll = fetch_request("t", 0, 2, 30_000, 1);
+    poll.isolation_level = IsolationLevel::ReadUnflushed;
+    let id = consumer.send(&poll);
+    producer.produce("t", 0, batch(0, &["c"]), Acks::Leader);
+    let f = consumer.recv::<FetchRequest>(id).unwrap();
+    assert_eq!(
+        records_of(&f.topics[0].partitions[0].records),
+        vec![(2, "c".to_owned())]
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    // SIGKILL: the records read above were in the page cache, and the
+    // restarted broker still holds them, durable now.
+    let broker = broker.restart(false);
+    let f = broker.connect().call(&fetch_request("t", 0, 0, 0, 0));
+    let p = &f.topics[0].partitions[0];
+    assert_eq!(records_of(&p.records).len(), 3);
+    assert_eq!(p.high_watermark, 3);
 }
 
 #[test]

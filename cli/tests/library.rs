@@ -175,6 +175,47 @@ async fn a_consumer_follows_new_records_and_seeks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolation_level_read_unflushed_reads_records_before_their_fsync() {
+    let broker = Broker::start();
+    let client = Client::connect(ClientConfig::new(broker.address()))
+        .await
+        .unwrap();
+    // Flushed once an hour: nothing becomes durable during the test.
+    client
+        .create_topic(NewTopic::new("lazy", Some(1)).config("flush.ms", "3600000"))
+        .await
+        .unwrap();
+    client.close();
+    let producer = Producer::builder()
+        .bootstrap(broker.address())
+        .set("acks", "1")
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    producer
+        .send(ProducerRecord::new("lazy", "early"))
+        .await
+        .unwrap();
+    let mut eager = consumer(&broker, &[("isolation.level", "read_unflushed")]).await;
+    eager.assign("lazy", &[0]).await.unwrap();
+    eager.seek("lazy", 0, SeekTo::Earliest).await.unwrap();
+    let records = read(&mut eager, 1).await;
+    assert_eq!(text(records[0].value.as_ref()), "early");
+    // The default level waits for the fsync, which does not come.
+    let mut durable = consumer(&broker, &[("fetch.max.wait.ms", "50")]).await;
+    durable.assign("lazy", &[0]).await.unwrap();
+    durable.seek("lazy", 0, SeekTo::Earliest).await.unwrap();
+    for _ in 0..3 {
+        let polled = durable.poll(Duration::from_millis(100)).await.unwrap();
+        assert!(polled.is_empty(), "read an unflushed record: {polled:?}");
+    }
+    producer.close().await;
+    eager.close().await;
+    durable.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_prefetch_budget_still_reads_everything() {
     let broker = Broker::start();
     create(&broker, "big", 2).await;

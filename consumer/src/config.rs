@@ -8,6 +8,7 @@
 //! | `max.partition.fetch.bytes` | 1048576 | most record bytes per partition in one fetch response |
 //! | `fetch.max.wait.ms` | 500 | longest the broker holds a fetch while fewer than `fetch.min.bytes` are ready |
 //! | `max.poll.records` | 500 | most records one `poll` returns |
+//! | `isolation.level` | `read_uncommitted` | `read_uncommitted`: only durable records (fsynced; Kafka's name, as there are no transactions); `read_unflushed`: every record as soon as it is appended, before its fsync — lower latency, but a power failure may take back records already read |
 //! | `fetch.buffer.bytes` | 67108864 | prefetch budget: fetched bytes not yet handed out, plus fetches in flight |
 //! | `retry.backoff.ms` | 100 | wait before fetching a partition again after a retriable error |
 //! | `group.id` | none | the consumer group, for `subscribe` and for commits |
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 use runnel_client::ClientConfig;
 use runnel_client::config::{ConfigError, parse_bool, parse_ms, parse_number};
+use runnel_protocol::api::fetch::IsolationLevel;
 
 /// Every setting name the consumer accepts, its own and the connection's,
 /// for messages that list them.
@@ -37,6 +39,7 @@ pub const KEYS: &[&str] = &[
     "max.partition.fetch.bytes",
     "fetch.max.wait.ms",
     "max.poll.records",
+    "isolation.level",
     "fetch.buffer.bytes",
     "retry.backoff.ms",
     "group.id",
@@ -123,6 +126,9 @@ pub struct ConsumerConfig {
     pub fetch_max_wait: Duration,
     /// Most records one poll returns.
     pub max_poll_records: usize,
+    /// Which records fetches may return: durable ones only (the default),
+    /// or every appended one.
+    pub isolation_level: IsolationLevel,
     /// Prefetch budget in bytes: fetched-but-unread plus requested bytes
     /// never exceed it (see the crate docs for the one exception).
     pub fetch_buffer_bytes: usize,
@@ -156,6 +162,7 @@ impl Default for ConsumerConfig {
             max_partition_fetch_bytes: 1024 * 1024,
             fetch_max_wait: Duration::from_millis(500),
             max_poll_records: 500,
+            isolation_level: IsolationLevel::ReadUncommitted,
             fetch_buffer_bytes: 64 * 1024 * 1024,
             retry_backoff: Duration::from_millis(100),
             group_id: None,
@@ -197,6 +204,7 @@ impl ConsumerConfig {
                 }
                 self.max_poll_records = n;
             }
+            "isolation.level" => self.isolation_level = parse_isolation(key, value)?,
             "fetch.buffer.bytes" => {
                 let n: usize = parse_number(key, value)?;
                 if n == 0 {
@@ -247,6 +255,25 @@ impl ConsumerConfig {
     }
 }
 
+/// `isolation.level`: `read_uncommitted` or `read_unflushed`.
+fn parse_isolation(key: &str, value: &str) -> Result<IsolationLevel, ConfigError> {
+    match value.trim() {
+        "read_uncommitted" => Ok(IsolationLevel::ReadUncommitted),
+        "read_unflushed" => Ok(IsolationLevel::ReadUnflushed),
+        "read_committed" => Err(ConfigError::invalid(
+            key,
+            value,
+            "there are no transactions, so read_uncommitted already returns only \
+             committed (durable) records; expected read_uncommitted or read_unflushed",
+        )),
+        _ => Err(ConfigError::invalid(
+            key,
+            value,
+            "expected read_uncommitted or read_unflushed",
+        )),
+    }
+}
+
 /// A millisecond duration that is not zero and fits the wire's `u32`.
 fn positive_ms(key: &str, value: &str) -> Result<Duration, ConfigError> {
     positive(key, value).map(|ms| Duration::from_millis(u64::from(ms)))
@@ -287,6 +314,7 @@ mod tests {
             ("max.partition.fetch.bytes", "1000"),
             ("fetch.max.wait.ms", "10"),
             ("max.poll.records", "7"),
+            ("isolation.level", "read_unflushed"),
             ("fetch.buffer.bytes", "4096"),
             ("retry.backoff.ms", "5"),
             ("group.id", "billing"),
@@ -306,6 +334,7 @@ mod tests {
         assert_eq!(c.max_partition_fetch_bytes, 1000);
         assert_eq!(c.fetch_max_wait, Duration::from_millis(10));
         assert_eq!(c.max_poll_records, 7);
+        assert_eq!(c.isolation_level, IsolationLevel::ReadUnflushed);
         assert_eq!(c.fetch_buffer_bytes, 4096);
         assert_eq!(c.retry_backoff, Duration::from_millis(5));
         assert_eq!(c.group_id.as_deref(), Some("billing"));
@@ -344,6 +373,14 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "invalid value \"smallest\" for auto.offset.reset: expected earliest, latest or none"
+        );
+        assert_eq!(
+            c.set("isolation.level", "read_committed")
+                .unwrap_err()
+                .to_string(),
+            "invalid value \"read_committed\" for isolation.level: there are no transactions, \
+             so read_uncommitted already returns only committed (durable) records; expected \
+             read_uncommitted or read_unflushed"
         );
         assert!(c.set("max.poll.records", "0").is_err());
         assert!(c.set("fetch.max.bytes", "0").is_err());

@@ -90,6 +90,8 @@ pub(crate) struct Limits {
     pub retry_backoff: Duration,
     /// `auto.offset.reset`.
     pub reset: AutoOffsetReset,
+    /// `isolation.level`.
+    pub isolation: IsolationLevel,
 }
 
 impl Limits {
@@ -103,6 +105,7 @@ impl Limits {
             max_wait_ms: u32::try_from(config.fetch_max_wait.as_millis()).unwrap_or(u32::MAX),
             retry_backoff: config.retry_backoff,
             reset: config.auto_offset_reset,
+            isolation: config.isolation_level,
         }
     }
 
@@ -514,7 +517,7 @@ impl FetchState {
                 max_wait_ms: self.limits.max_wait_ms,
                 min_bytes: self.limits.min_bytes,
                 max_bytes: u32::try_from(max_bytes).unwrap_or(u32::MAX),
-                isolation_level: IsolationLevel::ReadUncommitted,
+                isolation_level: self.limits.isolation,
                 topics,
             },
             partitions: epochs,
@@ -835,6 +838,7 @@ mod tests {
             max_wait_ms: 500,
             retry_backoff: Duration::from_millis(100),
             reset: AutoOffsetReset::Earliest,
+            isolation: IsolationLevel::ReadUncommitted,
         }
     }
 
@@ -986,6 +990,23 @@ mod tests {
         s.release(fetch.charged);
         assert_eq!(out.len(), 3);
         assert_eq!(s.position(&tp(0)), Some(3));
+    }
+
+    #[test]
+    fn fetches_ask_for_the_configured_isolation_level() {
+        for isolation in [
+            IsolationLevel::ReadUncommitted,
+            IsolationLevel::ReadUnflushed,
+        ] {
+            let mut s = FetchState::new(Limits {
+                isolation,
+                ..limits()
+            });
+            s.activate();
+            s.assign(&Arc::from("t"), &[(0, Some(0))]);
+            let plan = plan_one(&mut s, Instant::now());
+            assert_eq!(plan.request.isolation_level, isolation);
+        }
     }
 
     #[test]

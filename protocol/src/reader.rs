@@ -43,7 +43,8 @@ pub enum CodeKind {
     Bool,
     /// Produce `acks`: only -1, 0 and 1 exist.
     Acks,
-    /// Fetch `isolation_level`: only 0 (read uncommitted) exists.
+    /// Fetch `isolation_level`: only 0 (read uncommitted) and 2 (read
+    /// unflushed) exist.
     IsolationLevel,
     /// Config resource type: only 2 (topic) and 4 (broker) exist.
     ResourceType,

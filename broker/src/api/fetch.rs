@@ -1,13 +1,14 @@
-//! Fetch: whole batches below the high watermark, zero-copy from the
-//! segment maps, with long-polling until `min_bytes` are available or
-//! `max_wait_ms` passes.
+//! Fetch: whole batches below the high watermark (or, at isolation level
+//! read unflushed, below the log end), zero-copy from the segment maps,
+//! with long-polling until `min_bytes` are available or `max_wait_ms`
+//! passes.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use runnel_protocol::api::fetch::{
-    FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse,
+    FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse, IsolationLevel,
 };
 use runnel_protocol::{ErrorCode, PartitionId};
 use tokio::sync::watch;
@@ -17,7 +18,7 @@ use crate::clock::now_ms;
 use crate::context::BrokerContext;
 use crate::error::{error_chain, storage_error_code};
 use crate::partition::Partition;
-use crate::storage::{Offset, StorageError};
+use crate::storage::{Offset, StorageError, Visibility};
 
 /// Most record bytes one fetch response carries, whatever the client asks
 /// (like Kafka's broker-side `fetch.max.bytes`): keeps a response far from
@@ -31,14 +32,18 @@ pub async fn handle(ctx: &Arc<BrokerContext>, request: FetchRequest) -> FetchRes
         Duration::from_millis(u64::from(request.max_wait_ms).min(ctx.config.max_fetch_wait_ms));
     let deadline = Instant::now() + wait;
     let resolved = resolve(ctx, &request);
+    let visibility = match request.isolation_level {
+        IsolationLevel::ReadUncommitted => Visibility::Durable,
+        IsolationLevel::ReadUnflushed => Visibility::Appended,
+    };
     loop {
-        // Subscribe before reading so no high-watermark move is missed.
+        // Subscribe before reading so no move of the visible end is missed.
         let mut watchers: Vec<watch::Receiver<u64>> = resolved
             .iter()
             .flatten()
-            .filter_map(|(p, _)| p.as_ref().map(|p| p.subscribe()))
+            .filter_map(|(p, _)| p.as_ref().map(|p| p.subscribe(visibility)))
             .collect();
-        let (response, bytes, errors) = read_all(&request, &resolved);
+        let (response, bytes, errors) = read_all(&request, &resolved, visibility);
         if bytes >= request.min_bytes as usize
             || errors
             || Instant::now() >= deadline
@@ -109,7 +114,11 @@ fn resolve(ctx: &Arc<BrokerContext>, request: &FetchRequest) -> Resolved {
 
 /// Reads every partition once. Returns the response, the record bytes in it
 /// and whether any partition reported an error.
-fn read_all(request: &FetchRequest, resolved: &Resolved) -> (FetchResponse, usize, bool) {
+fn read_all(
+    request: &FetchRequest,
+    resolved: &Resolved,
+    visibility: Visibility,
+) -> (FetchResponse, usize, bool) {
     let mut remaining = (request.max_bytes as usize).min(MAX_RESPONSE_BYTES);
     let mut total = 0usize;
     let mut errors = false;
@@ -123,7 +132,13 @@ fn read_all(request: &FetchRequest, resolved: &Resolved) -> (FetchResponse, usiz
             let resp = match (part, status) {
                 (Some(part), Ok(())) => {
                     let budget = (p.partition_max_bytes as usize).min(remaining);
-                    let r = read_partition(part, p.partition, p.fetch_offset, budget, total == 0);
+                    let at = Position {
+                        offset: p.fetch_offset,
+                        budget,
+                        first: total == 0,
+                        visibility,
+                    };
+                    let r = read_partition(part, p.partition, at);
                     if r.error_code != ErrorCode::None {
                         errors = true;
                     }
@@ -168,15 +183,28 @@ fn unknown(partition: PartitionId, code: ErrorCode, message: String) -> FetchPar
     }
 }
 
-/// Reads one partition. `first` says nothing has been returned yet, so one
-/// batch larger than the budget may still go (a fetch always progresses).
-fn read_partition(
-    part: &Partition,
-    id: PartitionId,
-    fetch_offset: i64,
+/// Where and how much to read in one partition.
+#[derive(Clone, Copy)]
+struct Position {
+    /// The offset asked for.
+    offset: i64,
+    /// Record bytes left for this partition.
     budget: usize,
+    /// Nothing has been returned yet, so one batch larger than the budget
+    /// may still go (a fetch always progresses).
     first: bool,
-) -> FetchPartitionResponse {
+    /// How far the read may go.
+    visibility: Visibility,
+}
+
+/// Reads one partition.
+fn read_partition(part: &Partition, id: PartitionId, at: Position) -> FetchPartitionResponse {
+    let Position {
+        offset: fetch_offset,
+        budget,
+        first,
+        visibility,
+    } = at;
     let reader = part.reader();
     let mut resp = FetchPartitionResponse {
         partition: id,
@@ -198,7 +226,7 @@ fn read_partition(
     if budget == 0 && !first {
         return resp;
     }
-    match reader.read(offset, budget.max(1)) {
+    match reader.read_visible(offset, budget.max(1), visibility) {
         Ok(r) => {
             resp.high_watermark = r.high_watermark.as_i64();
             resp.log_start_offset = r.log_start_offset.as_i64();

@@ -123,6 +123,18 @@ pub struct AppendInfo {
     pub duplicate: bool,
 }
 
+/// How far a read may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Visibility {
+    /// Below the high watermark: only records a crash cannot take back.
+    #[default]
+    Durable,
+    /// Below the log end: every appended record, fsynced or not. A killed
+    /// process keeps them (they are in the page cache); a power failure or
+    /// a failed fsync may not.
+    Appended,
+}
+
 /// What a read returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadResult {
@@ -742,8 +754,25 @@ impl LogReader {
     /// larger. An offset below the log start or above the log end is out of
     /// range; one at or above the high watermark reads nothing yet.
     pub fn read(&self, offset: Offset, max_bytes: usize) -> Result<ReadResult> {
+        self.read_visible(offset, max_bytes, Visibility::Durable)
+    }
+
+    /// [`LogReader::read`], up to the high watermark or, with
+    /// [`Visibility::Appended`], up to the log end.
+    pub fn read_visible(
+        &self,
+        offset: Offset,
+        max_bytes: usize,
+        visibility: Visibility,
+    ) -> Result<ReadResult> {
+        // The high watermark first: it never passes the log end, so the two
+        // loads see hw <= end whatever happens between them.
         let hw = self.high_watermark();
         let (start, end) = (self.log_start_offset(), self.log_end_offset());
+        let limit = match visibility {
+            Visibility::Durable => hw,
+            Visibility::Appended => end,
+        };
         let mut out = ReadResult {
             records: Bytes::new(),
             high_watermark: hw,
@@ -757,7 +786,7 @@ impl LogReader {
                 log_end: end,
             });
         }
-        if offset >= hw {
+        if offset >= limit {
             return Ok(out);
         }
         let segments = self.shared.snapshot();
@@ -765,7 +794,7 @@ impl LogReader {
             .partition_point(|s| s.base() <= offset)
             .saturating_sub(1);
         for seg in &segments[first..] {
-            match seg.read(offset, max_bytes, hw) {
+            match seg.read(offset, max_bytes, limit) {
                 Ok(Some(records)) => {
                     out.records = records;
                     return Ok(out);
@@ -989,6 +1018,43 @@ mod tests {
         assert_eq!(offsets_of(&r.records), vec![0, 1, 2, 3]);
         let r = log.read(Offset(3), 1 << 20).unwrap();
         assert_eq!(offsets_of(&r.records), vec![3]);
+    }
+
+    #[test]
+    fn appended_reads_return_unflushed_batches_which_a_killed_process_keeps() {
+        let fs = SimFs::new();
+        let (mut log, _) = open(&fs, small_config(), false);
+        let one = batch(0, &[&[7u8; 300]]);
+        for _ in 0..6 {
+            log.append(&one, 0).unwrap();
+        }
+        assert!(log.reader().segment_count() > 1, "the appends rolled");
+        let reader = log.reader();
+        let durable = reader.read_visible(Offset(0), 1 << 20, Visibility::Durable);
+        assert!(durable.unwrap().records.is_empty());
+        let mut seen = Vec::new();
+        let mut next = Offset(0);
+        while next < log.log_end_offset() {
+            let r = reader
+                .read_visible(next, 1 << 20, Visibility::Appended)
+                .unwrap();
+            let offsets = offsets_of(&r.records);
+            assert!(!offsets.is_empty(), "stuck at {next:?}");
+            next = Offset(*offsets.last().unwrap() as u64 + 1);
+            seen.extend(offsets);
+        }
+        assert_eq!(seen, (0..6).collect::<Vec<_>>());
+        // At the log end there is nothing yet; past it is out of range.
+        let end = reader.read_visible(Offset(6), 100, Visibility::Appended);
+        assert!(end.unwrap().records.is_empty());
+        assert!(
+            reader
+                .read_visible(Offset(7), 100, Visibility::Appended)
+                .is_err()
+        );
+        // SIGKILL: the page cache survives, so does every record read above.
+        let (reopened, _) = open(&fs.snapshot(), small_config(), false);
+        assert_eq!(reopened.log_end_offset(), Offset(6));
     }
 
     #[test]

@@ -33,5 +33,7 @@ pub use config::LogConfig;
 pub use data_dir::DataDir;
 pub use error::{Result, StorageError};
 pub use fs::{Fs, OsFs, StorageFile};
-pub use log::{AppendInfo, FlushJob, LogReader, PartitionLog, ReadResult, RecoveryReport};
+pub use log::{
+    AppendInfo, FlushJob, LogReader, PartitionLog, ReadResult, RecoveryReport, Visibility,
+};
 pub use offset::{FilePosition, Offset, RelativeOffset, TimestampMs};

@@ -5,7 +5,8 @@
 //!   max_wait_ms              u32      longest time to hold the request while too little data is ready
 //!   min_bytes                u32      answer as soon as this many bytes are ready (0: at once)
 //!   max_bytes                u32      cap on record bytes in the whole response
-//!   isolation_level          i8       0 read uncommitted (the only level for now; 1 is reserved)
+//!   isolation_level          i8       0 read uncommitted: below the high watermark (durable);
+//!                                     2 read unflushed: below the log end (1 is reserved)
 //!   topics                   array of
 //!     name                   string
 //!     partitions             array of
@@ -53,9 +54,15 @@ const MIN_PARTITION_RESPONSE_BYTES: usize = 4 + 2 + 2 + 8 + 8 + 8 + 4;
 /// Which records a fetch may return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum IsolationLevel {
-    /// 0: every record below the high watermark.
+    /// 0: every record below the high watermark, the durable ones: a crash
+    /// never takes back a record read this way. Kafka's name is kept (there
+    /// are no transactions, so nothing is held back for them).
     #[default]
     ReadUncommitted,
+    /// 2: every record below the log end, as soon as it is appended, before
+    /// it is fsynced. A killed broker keeps such records (they are in the
+    /// page cache); a power failure or an fsync error may take them back.
+    ReadUnflushed,
 }
 
 impl IsolationLevel {
@@ -63,13 +70,16 @@ impl IsolationLevel {
     pub const fn code(self) -> i8 {
         match self {
             IsolationLevel::ReadUncommitted => 0,
+            IsolationLevel::ReadUnflushed => 2,
         }
     }
 
-    /// The level for a wire value, if it is one this build serves.
+    /// The level for a wire value, if it is one this build serves (1,
+    /// Kafka's read committed, is reserved).
     pub const fn from_code(code: i8) -> Option<Self> {
         match code {
             0 => Some(IsolationLevel::ReadUncommitted),
+            2 => Some(IsolationLevel::ReadUnflushed),
             _ => None,
         }
     }
@@ -304,15 +314,26 @@ pub(crate) mod tests {
         );
         let topic = (arb_string(), arb_vec(partition))
             .prop_map(|(name, partitions)| FetchTopic { name, partitions });
-        (any::<u32>(), any::<u32>(), any::<u32>(), arb_vec(topic)).prop_map(
-            |(max_wait_ms, min_bytes, max_bytes, topics)| FetchRequest {
-                max_wait_ms,
-                min_bytes,
-                max_bytes,
-                isolation_level: IsolationLevel::ReadUncommitted,
-                topics,
-            },
+        let level = prop_oneof![
+            Just(IsolationLevel::ReadUncommitted),
+            Just(IsolationLevel::ReadUnflushed)
+        ];
+        (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            level,
+            arb_vec(topic),
         )
+            .prop_map(
+                |(max_wait_ms, min_bytes, max_bytes, isolation_level, topics)| FetchRequest {
+                    max_wait_ms,
+                    min_bytes,
+                    max_bytes,
+                    isolation_level,
+                    topics,
+                },
+            )
     }
 
     pub(crate) fn arb_response() -> impl Strategy<Value = FetchResponse> {
@@ -473,6 +494,15 @@ pub(crate) mod tests {
     #[test]
     fn truncated_response_fails_at_every_length() {
         assert_truncations_fail(&sample_response());
+    }
+
+    #[test]
+    fn read_unflushed_is_level_2() {
+        let mut request = sample_request();
+        request.isolation_level = IsolationLevel::ReadUnflushed;
+        let bytes = request.encode_body().unwrap();
+        assert_eq!(bytes[12], 2);
+        round_trip(&request);
     }
 
     #[test]
