@@ -29,7 +29,8 @@
 #     (4) consume 1 KiB from page cache: 1 consumer on 8 partitions, and a
 #         4-member group on the same 8 partitions
 #     (5) e2e latency at a fixed rate of half the median of (1), acks=1
-#         and acks=all (each at half its own maximum), and at fixed rates
+#         and acks=all (each at half its own maximum; acks=1 also with
+#         consumers at isolation.level=read_unflushed), and at fixed rates
 #         of 20k, 100k and 200k msgs/s (latency against load: on 2 cores
 #         the consumer competes with the producer and the broker, so half
 #         the producer-only maximum already saturates the machine)
@@ -252,12 +253,17 @@ rate1="$(med p1_acks1 .msgs_per_sec | awk '{printf "%d", $1 / 2}')"
 rateall="$(med p1_acksall .msgs_per_sec | awk '{printf "%d", $1 / 2}')"
 (( rate1 > 0 )) || rate1=1
 (( rateall > 0 )) || rateall=1
+# acks=1 twice: consumers reading durable records (the default) wait for
+# the fsync like acks=all; read_unflushed consumers see each append.
+unflushed="-X isolation.level=read_unflushed"
 bench e_acks1   e2e --topic e1 --partitions 1 --message-size 1024 --acks 1   --rate "$rate1"   $p
+bench e_acks1u  e2e --topic e1u --partitions 1 --message-size 1024 --acks 1  --rate "$rate1"   $p $unflushed
 bench e_acksall e2e --topic ea --partitions 1 --message-size 1024 --acks all --rate "$rateall" $p
 curve_rates=(20000 100000 200000)
 (( quick )) && curve_rates=(20000)
 for rate in "${curve_rates[@]}"; do
     bench "e_curve_1_$rate"   e2e --topic ec1 --partitions 1 --message-size 1024 --acks 1   --rate "$rate" $p
+    bench "e_curve_1u_$rate"  e2e --topic ec1u --partitions 1 --message-size 1024 --acks 1  --rate "$rate" $p $unflushed
     bench "e_curve_all_$rate" e2e --topic eca --partitions 1 --message-size 1024 --acks all --rate "$rate" $p
 done
 
@@ -382,9 +388,10 @@ commit="$(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HE
     echo
     echo "| Workload | rate (msgs/s) | p50 | p90 | p99 | p99.9 | max | limit |"
     echo "|---|---:|---:|---:|---:|---:|---:|---|"
-    pairs=("e_acks1:acks=1:$rate1" "e_acksall:acks=all:$rateall")
+    pairs=("e_acks1:acks=1:$rate1" "e_acks1u:acks=1, read_unflushed:$rate1" "e_acksall:acks=all:$rateall")
     for rate in "${curve_rates[@]}"; do
-        pairs+=("e_curve_1_$rate:acks=1:$rate" "e_curve_all_$rate:acks=all:$rate")
+        pairs+=("e_curve_1_$rate:acks=1:$rate" "e_curve_1u_$rate:acks=1, read_unflushed:$rate"
+            "e_curve_all_$rate:acks=all:$rate")
     done
     for pair in "${pairs[@]}"; do
         IFS=: read -r key label rate <<<"$pair"
