@@ -15,6 +15,12 @@
 //! position must have been delivered to some member (at-least-once, no
 //! gaps across crashes and rebalances).
 //!
+//! A third reader follows every partition at isolation level
+//! `read_unflushed`, seeing records before their fsync. A SIGKILL must not
+//! take any of them back: at the end each record it saw must be in the log
+//! at the offset it was seen at, and no offset may have shown it two
+//! different records (a lost tail whose offsets were reused).
+//!
 //! With `acks=1` (no idempotence) the same run measures the loss window
 //! instead of asserting zero: acknowledged records missing after a crash.
 //!
@@ -98,6 +104,11 @@ pub struct TortureReport {
     pub lost_commits: u64,
     /// Offsets below the final committed position never delivered.
     pub undelivered: u64,
+    /// Records the `read_unflushed` reader saw.
+    pub unflushed_seen: u64,
+    /// Of those, records missing from the log at the end, or replaced by
+    /// another record at their offset.
+    pub unflushed_lost: u64,
     /// Problems, described (at most 20 kept).
     pub violations: Vec<String>,
 }
@@ -111,6 +122,7 @@ impl TortureReport {
             && self.misplaced == 0
             && self.lost_commits == 0
             && self.undelivered == 0
+            && self.unflushed_lost == 0
     }
 
     fn violation(&mut self, what: String) {
@@ -153,6 +165,14 @@ pub async fn run(config: &TortureConfig) -> anyhow::Result<TortureReport> {
         )));
     }
 
+    let unflushed = UnflushedLog::default();
+    let watcher = tokio::spawn(watch_unflushed(
+        bootstrap.clone(),
+        config.partitions,
+        Arc::clone(&stopping),
+        unflushed.clone(),
+    ));
+
     for _ in 0..config.cycles {
         let run_for = rng.random_range(config.run_ms.0..=config.run_ms.1);
         tokio::time::sleep(Duration::from_millis(run_for)).await;
@@ -168,6 +188,7 @@ pub async fn run(config: &TortureConfig) -> anyhow::Result<TortureReport> {
     for c in consumers {
         c.await.context("consumer task panicked")?;
     }
+    watcher.await.context("unflushed reader panicked")?;
 
     let log = read_all(&admin, config.partitions).await?;
     let acks = acks
@@ -176,6 +197,7 @@ pub async fn run(config: &TortureConfig) -> anyhow::Result<TortureReport> {
         .clone();
     let mut report = check(&acks, &log, config.acks_all);
     check_group(&admin, &group, &mut report).await?;
+    check_unflushed(&unflushed, &log, &mut report);
     report.cycles = config.cycles;
     report.failed_sends = *failed
         .lock()
@@ -361,6 +383,109 @@ async fn consume(
         }
     }
     consumer.close().await;
+}
+
+/// What the `read_unflushed` reader saw: the record at each (partition,
+/// offset), and offsets that showed two different records.
+#[derive(Debug, Clone, Default)]
+struct UnflushedLog {
+    seen: Arc<Mutex<HashMap<(u32, u64), String>>>,
+    changed: Arc<Mutex<Vec<String>>>,
+}
+
+/// Follows every partition from the start at `read_unflushed` (outside
+/// the group), recording each record seen; errors (the broker is being
+/// killed) are retried.
+async fn watch_unflushed(
+    bootstrap: String,
+    partitions: u32,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+    log: UnflushedLog,
+) {
+    let built = runnel_consumer::Consumer::builder()
+        .bootstrap(bootstrap)
+        .set_all([
+            ("isolation.level", "read_unflushed"),
+            ("auto.offset.reset", "earliest"),
+            ("fetch.max.wait.ms", "50"),
+            ("client.id", "torture-unflushed"),
+        ])
+        .map(runnel_consumer::ConsumerBuilder::build);
+    let Ok(built) = built else { return };
+    let Ok(mut consumer) = built.await else {
+        return;
+    };
+    let all: Vec<u32> = (0..partitions).collect();
+    while consumer.assign(TOPIC, &all).await.is_err() {
+        if stopping.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    while !stopping.load(std::sync::atomic::Ordering::Acquire) {
+        let Ok(records) = consumer.poll(Duration::from_millis(50)).await else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let mut seen = log
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for r in &records {
+            let Ok(offset) = u64::try_from(r.offset) else {
+                continue;
+            };
+            let value =
+                String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned();
+            if let Some(before) = seen.insert((r.partition, offset), value.clone())
+                && before != value
+            {
+                log.changed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(format!(
+                        "partition {} offset {offset}: read {before} unflushed, later {value}",
+                        r.partition
+                    ));
+            }
+        }
+    }
+    consumer.close().await;
+}
+
+/// Checks that every record the `read_unflushed` reader saw is in the
+/// final log where it was seen.
+fn check_unflushed(
+    log: &UnflushedLog,
+    stored: &[BTreeMap<u64, String>],
+    report: &mut TortureReport,
+) {
+    let seen = log
+        .seen
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    report.unflushed_seen = seen.len() as u64;
+    for (&(partition, offset), value) in seen.iter() {
+        let now = usize::try_from(partition)
+            .ok()
+            .and_then(|p| stored.get(p))
+            .and_then(|records| records.get(&offset));
+        if now != Some(value) {
+            report.unflushed_lost += 1;
+            report.violation(format!(
+                "partition {partition} offset {offset}: read {value} unflushed, {now:?} at the end"
+            ));
+        }
+    }
+    for change in log
+        .changed
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+    {
+        report.unflushed_lost += 1;
+        report.violation(change.clone());
+    }
 }
 
 /// Checks the group's final committed offsets against what was
@@ -574,6 +699,30 @@ mod tests {
         assert!(r.reordered >= 1);
         assert_eq!(r.misplaced, 2, "p0-1 and p0-2 swapped");
         assert!(!r.is_clean());
+    }
+
+    #[test]
+    fn unflushed_reads_taken_back_or_replaced_are_found() {
+        let log = UnflushedLog::default();
+        {
+            let mut seen = log.seen.lock().unwrap();
+            seen.insert((0, 0), "p0-0".to_owned());
+            seen.insert((0, 1), "p0-1".to_owned());
+            seen.insert((1, 0), "p1-0".to_owned());
+        }
+        log.changed
+            .lock()
+            .unwrap()
+            .push("partition 1 offset 0: read p1-9 unflushed, later p1-0".to_owned());
+        let stored = vec![
+            BTreeMap::from([(0, "p0-0".to_owned())]),
+            BTreeMap::from([(0, "p1-0".to_owned())]),
+        ];
+        let mut report = TortureReport::default();
+        check_unflushed(&log, &stored, &mut report);
+        assert_eq!(report.unflushed_seen, 3);
+        assert_eq!(report.unflushed_lost, 2, "{:?}", report.violations);
+        assert!(!report.is_clean());
     }
 
     #[test]

@@ -50,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let report = run(&config).await?;
     println!(
-        "cycles {} acknowledged {} stored {} lost {} duplicated {} reordered {} misplaced {} failed_sends {} commits {} consumed {} lost_commits {} undelivered {}",
+        "cycles {} acknowledged {} stored {} lost {} duplicated {} reordered {} misplaced {} failed_sends {} commits {} consumed {} lost_commits {} undelivered {} unflushed_seen {} unflushed_lost {}",
         report.cycles,
         report.acknowledged,
         report.stored,
@@ -62,7 +62,9 @@ async fn main() -> anyhow::Result<()> {
         report.commits,
         report.consumed,
         report.lost_commits,
-        report.undelivered
+        report.undelivered,
+        report.unflushed_seen,
+        report.unflushed_lost
     );
     for v in &report.violations {
         println!("VIOLATION {v}");

@@ -1,5 +1,6 @@
 //! The CI run of the crash-loss torture: 20 SIGKILL cycles with acks=all
-//! must lose, duplicate, reorder or move nothing acknowledged; an acks=1
+//! must lose, duplicate, reorder or move nothing acknowledged, nor take
+//! back any record a `read_unflushed` reader saw; an acks=1
 //! run measures (and prints) its loss window.
 
 use runnel_torture::{TortureConfig, run};
@@ -16,6 +17,10 @@ async fn acks_all_survives_twenty_sigkills() {
     assert!(
         report.acknowledged > 100,
         "too little was acknowledged: {report:?}"
+    );
+    assert!(
+        report.unflushed_seen > 100,
+        "the read_unflushed reader saw too little: {report:?}"
     );
     assert!(report.is_clean(), "{:#?}", report.violations);
 }
