@@ -240,6 +240,18 @@ fn read_unflushed_fetches_see_appends_before_their_fsync() {
     );
     assert!(started.elapsed() < Duration::from_secs(30));
 
+    // Past the log end is out of range, and the message names the range
+    // of valid fetch offsets, which reaches the log end, not the HW.
+    let f = consumer.call(&fetch_request("t", 0, 4, 0, 0));
+    let p = &f.topics[0].partitions[0];
+    assert_eq!(p.error_code, ErrorCode::OffsetOutOfRange);
+    assert_eq!((p.high_watermark, p.log_end_offset), (0, 3));
+    assert!(
+        p.error_message.as_deref().unwrap().contains("[0, 3]"),
+        "{:?}",
+        p.error_message
+    );
+
     // SIGKILL: the records read above were in the page cache, and the
     // restarted broker still holds them, durable now.
     let broker = broker.restart(false);

@@ -219,7 +219,7 @@ fn read_partition(part: &Partition, id: PartitionId, at: Position) -> FetchParti
         resp.error_code = ErrorCode::OffsetOutOfRange;
         resp.error_message = Some(format!(
             "offset {fetch_offset} is out of range [{}, {}]",
-            resp.log_start_offset, resp.high_watermark
+            resp.log_start_offset, resp.log_end_offset
         ));
         return resp;
     };
@@ -240,7 +240,7 @@ fn read_partition(part: &Partition, id: PartitionId, at: Position) -> FetchParti
             resp.error_message = Some(match &e {
                 StorageError::OffsetOutOfRange { .. } => format!(
                     "offset {fetch_offset} is out of range [{}, {}]",
-                    resp.log_start_offset, resp.high_watermark
+                    resp.log_start_offset, resp.log_end_offset
                 ),
                 other => error_chain(other),
             });
