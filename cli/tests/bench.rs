@@ -237,4 +237,7 @@ fn a_setting_neither_side_knows_is_refused() {
         ],
     );
     check_summary(&v, 10, 1024, true);
+    // ...and printed with the figures, so a summary says how it was made.
+    assert_eq!(v["settings"]["config"]["linger.ms"], "1", "{v}");
+    assert_eq!(v["settings"]["config"]["fetch.max.wait.ms"], "100", "{v}");
 }

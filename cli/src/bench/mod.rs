@@ -364,8 +364,13 @@ async fn build_consumer(
     Ok(builder.build().await?)
 }
 
-/// The settings printed with the figures.
+/// The settings printed with the figures, `-X` ones under `config`.
 fn settings_json(args: &BenchArgs, partitions: u32) -> serde_json::Value {
+    let config: serde_json::Map<String, serde_json::Value> = args
+        .settings
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+        .collect();
     json!({
         "topic": args.topic,
         "partitions": partitions,
@@ -378,6 +383,7 @@ fn settings_json(args: &BenchArgs, partitions: u32) -> serde_json::Value {
         "linger_ms": args.linger_ms,
         "compression": args.compression,
         "rate": args.rate,
+        "config": config,
     })
 }
 
