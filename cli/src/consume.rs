@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use runnel_consumer::{Consumer, ConsumerError, ConsumerRecord, SeekTo};
 use runnel_protocol::PartitionId;
+use runnel_protocol::api::fetch::IsolationLevel;
 use runnel_protocol::api::list_offsets::OffsetSpec;
 
 use crate::args::{ConsumeArgs, Output};
@@ -172,16 +173,7 @@ async fn read(
         ends: None,
     };
     if args.exit_at_end {
-        let lookups: Vec<(PartitionId, OffsetSpec)> = partitions
-            .iter()
-            .map(|p| (PartitionId(*p), OffsetSpec::Latest))
-            .collect();
-        let ends = consumer.client().list_offsets(topic, &lookups).await?;
-        stop.ends = Some(
-            ends.into_iter()
-                .map(|p| (p.partition.0, p.offset.unwrap_or(0)))
-                .collect(),
-        );
+        stop.ends = Some(end_offsets(consumer, topic, &partitions).await?);
     }
     let format = args.format.clone().unwrap_or_default();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -226,6 +218,34 @@ fn print(
         Output::Text => format.write(record, line).map_err(CliError::Write),
         Output::Json => print_json(line, &record_json(record)),
     }
+}
+
+/// Where `--exit-at-end` stops in each partition: the high watermark,
+/// or the log end for a consumer reading unflushed records (ListOffsets
+/// answers the high watermark; a one-byte fetch carries the log end).
+async fn end_offsets(
+    consumer: &Consumer,
+    topic: &str,
+    partitions: &[u32],
+) -> Result<BTreeMap<u32, i64>, CliError> {
+    if consumer.config().isolation_level == IsolationLevel::ReadUnflushed {
+        let info = consumer.client().topic(topic).await?;
+        let status = crate::topic::partition_status(consumer.client(), &info).await?;
+        return Ok(status
+            .into_iter()
+            .filter(|s| partitions.contains(&s.partition))
+            .map(|s| (s.partition, s.log_end_offset))
+            .collect());
+    }
+    let lookups: Vec<(PartitionId, OffsetSpec)> = partitions
+        .iter()
+        .map(|p| (PartitionId(*p), OffsetSpec::Latest))
+        .collect();
+    let ends = consumer.client().list_offsets(topic, &lookups).await?;
+    Ok(ends
+        .into_iter()
+        .map(|p| (p.partition.0, p.offset.unwrap_or(0)))
+        .collect())
 }
 
 #[cfg(test)]

@@ -29,6 +29,47 @@ fn produce_then_consume_from_the_beginning_returns_every_line() {
 }
 
 #[test]
+fn exit_at_end_reading_unflushed_records_stops_at_the_log_end() {
+    let broker = Broker::start();
+    // Flushed once an hour: the records stay above the high watermark.
+    broker.ok(
+        &[
+            "topic",
+            "create",
+            "lazy",
+            "-p",
+            "2",
+            "-c",
+            "flush.ms=3600000",
+        ],
+        b"",
+    );
+    broker.ok(&["produce", "lazy", "-X", "acks=1"], lines(20).as_bytes());
+    let durable = broker.ok(
+        &["consume", "lazy", "--from-beginning", "--exit-at-end"],
+        b"",
+    );
+    assert_eq!(durable, "", "nothing is durable yet");
+    let out = broker.ok(
+        &[
+            "consume",
+            "lazy",
+            "--from-beginning",
+            "--exit-at-end",
+            "-X",
+            "isolation.level=read_unflushed",
+        ],
+        b"",
+    );
+    let mut got: Vec<&str> = out.lines().collect();
+    got.sort_unstable();
+    let want = lines(20);
+    let mut want: Vec<&str> = want.lines().collect();
+    want.sort_unstable();
+    assert_eq!(got, want);
+}
+
+#[test]
 fn bulk_input_is_produced_in_order() {
     let broker = Broker::start();
     broker.ok(&["topic", "create", "bulk", "-p", "1"], b"");
