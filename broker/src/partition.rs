@@ -141,7 +141,9 @@ impl Partition {
             let end = info.last_offset.0 + 1;
             self.end.send_if_modified(|v| {
                 let moved = end > *v;
-                *v = (*v).max(end);
+                if moved {
+                    *v = end;
+                }
                 moved
             });
         }

@@ -132,13 +132,15 @@ fn read_all(
             let resp = match (part, status) {
                 (Some(part), Ok(())) => {
                     let budget = (p.partition_max_bytes as usize).min(remaining);
-                    let at = Position {
-                        offset: p.fetch_offset,
+                    let first = total == 0;
+                    let r = read_partition(
+                        part,
+                        p.partition,
+                        p.fetch_offset,
                         budget,
-                        first: total == 0,
+                        first,
                         visibility,
-                    };
-                    let r = read_partition(part, p.partition, at);
+                    );
                     if r.error_code != ErrorCode::None {
                         errors = true;
                     }
@@ -183,28 +185,17 @@ fn unknown(partition: PartitionId, code: ErrorCode, message: String) -> FetchPar
     }
 }
 
-/// Where and how much to read in one partition.
-#[derive(Clone, Copy)]
-struct Position {
-    /// The offset asked for.
-    offset: i64,
-    /// Record bytes left for this partition.
+/// Reads one partition, up to what `visibility` lets it see. `first` says
+/// nothing has been returned yet, so one batch larger than the budget may
+/// still go (a fetch always progresses).
+fn read_partition(
+    part: &Partition,
+    id: PartitionId,
+    fetch_offset: i64,
     budget: usize,
-    /// Nothing has been returned yet, so one batch larger than the budget
-    /// may still go (a fetch always progresses).
     first: bool,
-    /// How far the read may go.
     visibility: Visibility,
-}
-
-/// Reads one partition.
-fn read_partition(part: &Partition, id: PartitionId, at: Position) -> FetchPartitionResponse {
-    let Position {
-        offset: fetch_offset,
-        budget,
-        first,
-        visibility,
-    } = at;
+) -> FetchPartitionResponse {
     let reader = part.reader();
     let mut resp = FetchPartitionResponse {
         partition: id,

@@ -124,10 +124,9 @@ pub struct AppendInfo {
 }
 
 /// How far a read may go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Visibility {
     /// Below the high watermark: only records a crash cannot take back.
-    #[default]
     Durable,
     /// Below the log end: every appended record, fsynced or not. A killed
     /// process keeps them (they are in the page cache); a power failure or
